@@ -1,0 +1,73 @@
+"""tidings: typed realtime events for Python.
+
+Emit events to named channels, subscribe with callbacks or ``async for``,
+read history, and replay-then-live with no gap and no duplicate -- on an
+embedded in-memory backend or on Redis.
+"""
+
+from ._backend import Backend, BackendStatus, Entry, LiveListener, LiveSubscription, Retention
+from ._channel import Channel, StreamContext
+from ._delivery import Stream, Subscription
+from ._exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    ClosedError,
+    CursorExpiredError,
+    EventsLostError,
+    InvalidArgumentError,
+    InvalidChannelError,
+    InvalidDataError,
+    InvalidInputError,
+    InvalidStoredDataError,
+    PayloadTooLargeError,
+    SchemaError,
+    TidingsError,
+    UnknownEventError,
+    UsageError,
+    WrongEventLoopError,
+)
+from ._limits import Limits
+from ._memory import MemoryBackend
+from ._message import HistoryMessage, Message
+from ._realtime import DEFAULT_CHANNEL, Realtime
+from ._sync import SyncChannel, SyncRealtime
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_CHANNEL",
+    "Backend",
+    "BackendError",
+    "BackendStatus",
+    "BackendUnavailableError",
+    "Channel",
+    "ClosedError",
+    "CursorExpiredError",
+    "Entry",
+    "EventsLostError",
+    "HistoryMessage",
+    "InvalidArgumentError",
+    "InvalidChannelError",
+    "InvalidDataError",
+    "InvalidInputError",
+    "InvalidStoredDataError",
+    "Limits",
+    "LiveListener",
+    "LiveSubscription",
+    "MemoryBackend",
+    "Message",
+    "PayloadTooLargeError",
+    "Realtime",
+    "Retention",
+    "SchemaError",
+    "Stream",
+    "StreamContext",
+    "Subscription",
+    "SyncChannel",
+    "SyncRealtime",
+    "TidingsError",
+    "UnknownEventError",
+    "UsageError",
+    "WrongEventLoopError",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""The contract between ``Realtime`` and a storage backend.
+
+A backend stores each channel's events as an append-only log ordered by id and
+feeds appended events to live listeners. Everything above it -- validation,
+replay-then-live, slow-consumer handling, gap detection -- is done once, in
+the core, on top of these few guarantees. A new backend passes
+``tests/contract`` to prove it keeps them.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ._ids import IdKey
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored event, as the backend holds it: data stays JSON text until delivery."""
+
+    id: str
+    key: IdKey
+    event: str
+    channel: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much history a channel keeps.
+
+    max_length: keep at most this many newest events (exact trim, never approximate).
+    expire_after_secs: drop the channel's history this long after its last append.
+    ``None`` means no such bound.
+    """
+
+    max_length: int | None = None
+    expire_after_secs: int | None = None
+
+
+class BackendStatus(enum.Enum):
+    """What a live listener is told about the backend's live feed."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+class LiveListener(Protocol):
+    """Receives a channel's live feed. Called on the backend's event loop.
+
+    None of these methods may block or await: they run inside the backend's
+    reader and must hand the work off (the core puts entries in a bounded queue).
+    """
+
+    def on_entries(self, entries: Sequence[Entry]) -> None:
+        """New entries of the channel, in increasing id order, each exactly once."""
+
+    def on_reset(self) -> None:
+        """The live feed was interrupted and is live again; entries may have been missed.
+
+        Called after the feed is restored, so anything appended from now on
+        reaches ``on_entries``; the listener catches up from history (``after``).
+        """
+
+    def on_status(self, status: BackendStatus, error: BaseException | None) -> None:
+        """The feed went down (``DISCONNECTED``, with the cause) or came back."""
+
+
+class LiveSubscription(Protocol):
+    """A listener's attachment to one channel's live feed."""
+
+    @property
+    def head(self) -> IdKey:
+        """A position such that every entry with a greater id reaches the listener.
+
+        The id of the newest entry the backend knew of when the feed attached
+        (``(0, 0)`` for an empty channel). Entries at or below it are history.
+        """
+
+    async def close(self) -> None:
+        """Detach the listener. Idempotent. No call reaches the listener afterwards."""
+
+
+class Backend(abc.ABC):
+    """Storage and live fan-out for channels of events.
+
+    Guarantees every implementation gives:
+
+    * **Ordering**: per channel, ids strictly increase in append order
+      (``"<ms>-<seq>"``, compared as integer pairs), and reads and the live
+      feed present entries in that order.
+    * **Atomicity**: ``append`` stores all its records or none; an entry is
+      visible to reads no later than it reaches any live listener, and a
+      returned id is durable as far as the backend itself is.
+    * **Live delivery**: after ``subscribe`` returns, every entry appended with
+      an id above ``head`` reaches the listener exactly once, unless the
+      backend calls ``on_reset`` (then the listener catches up from history).
+    * **Gap honesty**: ``after`` raises ``CursorExpiredError`` instead of
+      silently skipping entries that retention already removed.
+    """
+
+    @abc.abstractmethod
+    async def append(
+        self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
+    ) -> list[str]:
+        """Store ``(event, json_payload)`` records atomically; return their new ids.
+
+        Also trims to ``retention.max_length`` and refreshes expiry, in the
+        same atomic step, then feeds the entries to live listeners.
+        """
+
+    @abc.abstractmethod
+    async def latest(
+        self, channel: str, *, start: IdKey | None, end: IdKey | None, limit: int
+    ) -> list[Entry]:
+        """The newest ``limit`` entries with ``start <= id <= end``, oldest first."""
+
+    @abc.abstractmethod
+    async def after(
+        self, channel: str, cursor: IdKey, *, limit: int, end: IdKey | None = None
+    ) -> list[Entry]:
+        """The oldest ``limit`` entries with ``cursor < id <= end``, oldest first.
+
+        Raises ``CursorExpiredError`` when retention removed any entry with an
+        id above ``cursor``: the caller would otherwise miss it silently.
+        """
+
+    @abc.abstractmethod
+    async def subscribe(self, channel: str, listener: LiveListener) -> LiveSubscription:
+        """Attach ``listener`` to the channel's live feed; return once it is live."""
+
+    @abc.abstractmethod
+    def live_listener_count(self) -> int:
+        """How many listeners are attached in this process (for leak checks and metrics)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release connections and detach every listener. Idempotent."""

@@ -1,0 +1,105 @@
+"""The configurable limits of a ``Realtime`` and the checks that enforce them."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from ._exceptions import InvalidArgumentError, InvalidChannelError
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on what a ``Realtime`` accepts. Every field can be changed.
+
+    max_payload_bytes:
+        largest JSON encoding of one event's data (default 1 MiB).
+    max_channel_length:
+        longest channel name, in characters (default 256).
+    max_event_length:
+        longest event name when no schema declares the names (default 256).
+    history_limit:
+        largest ``limit`` a history read may ask for; also the default limit
+        (1000, as in ``@upstash/realtime``).
+    subscriber_queue:
+        events buffered per subscription before it counts as a slow consumer
+        and is resynced from history (default 10 000).
+    max_batch:
+        most events one ``emit_many`` call may append (default 1000).
+    """
+
+    max_payload_bytes: int = 1 * MIB
+    max_channel_length: int = 256
+    max_event_length: int = 256
+    history_limit: int = 1000
+    subscriber_queue: int = 10_000
+    max_batch: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_payload_bytes",
+            "max_channel_length",
+            "max_event_length",
+            "history_limit",
+            "subscriber_queue",
+            "max_batch",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(
+                    f"Limits.{name}", f"must be a positive int, got {value!r}"
+                )
+
+    def check_channel(self, name: object) -> str:
+        """Return ``name`` if it is a valid channel name, else raise ``InvalidChannelError``.
+
+        Channel names travel in URLs, SSE query parameter names and Redis keys:
+        no whitespace or control characters, so they survive all three intact.
+        """
+        if not isinstance(name, str):
+            raise InvalidChannelError(repr(name), f"must be a str, got {type(name).__name__}")
+        if not name:
+            raise InvalidChannelError(name, "must not be empty")
+        if len(name) > self.max_channel_length:
+            raise InvalidChannelError(
+                name[:40] + "...",
+                f"{len(name)} characters; the limit is {self.max_channel_length} "
+                "(Limits.max_channel_length)",
+            )
+        bad = _first_forbidden(name)
+        if bad is not None:
+            raise InvalidChannelError(
+                name, f"contains {bad}; whitespace and control characters are not allowed"
+            )
+        return name
+
+    def check_event_name(self, name: object) -> str:
+        """Validate an event name used without a schema (same character rules)."""
+        if not isinstance(name, str):
+            raise InvalidArgumentError("event", f"must be a str, got {type(name).__name__}")
+        if not name:
+            raise InvalidArgumentError("event", "must not be empty")
+        if len(name) > self.max_event_length:
+            raise InvalidArgumentError(
+                "event",
+                f"{len(name)} characters; the limit is {self.max_event_length} "
+                "(Limits.max_event_length)",
+            )
+        bad = _first_forbidden(name)
+        if bad is not None:
+            raise InvalidArgumentError("event", f"{name!r} contains {bad}")
+        return name
+
+
+def _forbidden(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _first_forbidden(name: str) -> str | None:
+    for index, char in enumerate(name):
+        if _forbidden(char):
+            kind = "whitespace" if char.isspace() else "a control character"
+            return f"{kind} {char!r} at index {index}"
+    return None

@@ -1,0 +1,230 @@
+"""``Realtime``: the schema, the backend, and the entry point to channels."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._backend import Backend, Entry, Retention
+from ._backends import backend_from_url
+from ._channel import Channel
+from ._delivery import Subscription, _Consumer
+from ._exceptions import (
+    ClosedError,
+    InvalidArgumentError,
+    PayloadTooLargeError,
+    UsageError,
+    WrongEventLoopError,
+)
+from ._limits import Limits
+from ._memory import MemoryBackend
+from ._message import Message
+from ._options import check_cursor, subscribe_history
+from ._schema import Schema
+from ._subscription import Feed
+
+if TYPE_CHECKING:
+    from ._sync import SyncRealtime
+
+DEFAULT_CHANNEL = "default"
+
+
+class Realtime:
+    """Typed realtime events on named channels.
+
+    ``schema`` maps event names to types, nested by dots: ``{"job": {"progress":
+    Progress}}`` declares ``"job.progress"``. Without a schema any event name
+    and any JSON data are accepted.
+
+    The backend is the embedded in-memory one unless ``redis="redis://..."``
+    (needs ``tidings[redis]``) or an explicit ``backend=`` is given.
+
+    History retention: ``max_length`` keeps at most that many events per
+    channel (exact trim); ``expire_after_secs`` drops a channel's history that
+    long after its last emit. ``limits`` bounds payload size, name lengths,
+    history reads and subscriber queues (see ``Limits``).
+
+    A ``Realtime`` belongs to the event loop that first uses it. Code without
+    an event loop (Flask, Django views, Celery tasks) uses ``realtime.sync``.
+    """
+
+    def __init__(
+        self,
+        schema: Mapping[str, Any] | None = None,
+        *,
+        backend: Backend | None = None,
+        redis: str | None = None,
+        max_length: int | None = None,
+        expire_after_secs: int | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self._schema = Schema(schema)
+        self._limits = limits if limits is not None else Limits()
+        if not isinstance(self._limits, Limits):
+            raise InvalidArgumentError("limits", f"must be a tidings.Limits, got {limits!r}")
+        self._retention = Retention(
+            max_length=_positive_or_none("max_length", max_length),
+            expire_after_secs=_positive_or_none("expire_after_secs", expire_after_secs),
+        )
+        if backend is not None and redis is not None:
+            raise InvalidArgumentError("redis", "give either backend= or redis=, not both")
+        if backend is not None and not isinstance(backend, Backend):
+            raise InvalidArgumentError("backend", f"must be a tidings Backend, got {backend!r}")
+        if backend is None:
+            backend = backend_from_url(redis) if redis is not None else MemoryBackend()
+        self._backend: Backend = backend
+        self._consumers: set[_Consumer] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._sync: SyncRealtime | None = None
+
+    # -- public surface ---------------------------------------------------------
+
+    @property
+    def schema(self) -> Schema:
+        return self._schema
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    @property
+    def retention(self) -> Retention:
+        return self._retention
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def channel(self, name: str) -> Channel:
+        """A handle on channel ``name`` (validated now: a bad name fails here)."""
+        return Channel(self, self._limits.check_channel(name))
+
+    async def emit(self, event: str, data: Any) -> str:
+        """Emit to the ``"default"`` channel; returns the new event's id."""
+        ids = await self._append(DEFAULT_CHANNEL, [(event, data)])
+        return ids[0]
+
+    async def history(self, **options: Any) -> list[Message]:
+        """History of the ``"default"`` channel (same options as ``Channel.history``)."""
+        return await self.channel(DEFAULT_CHANNEL).history(**options)
+
+    @property
+    def sync(self) -> SyncRealtime:
+        """The blocking facade for code without an event loop (created on first use)."""
+        if self._sync is None:
+            from ._sync import SyncRealtime
+
+            self._sync = SyncRealtime(self)
+        return self._sync
+
+    async def aclose(self) -> None:
+        """End every subscription and release the backend. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for consumer in list(self._consumers):
+            if isinstance(consumer, Subscription):
+                await consumer._abort()
+            else:
+                await consumer._close_feed()
+        self._consumers.clear()
+        await self._backend.aclose()
+
+    async def __aenter__(self) -> Realtime:
+        self._use_backend()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Blocking close, for code that used ``realtime.sync``."""
+        if self._sync is not None:
+            self._sync.close()
+
+    # -- for Channel --------------------------------------------------------------
+
+    def _use_backend(self) -> Backend:
+        """The backend, after checking this Realtime is open and on its own loop."""
+        if self._closed:
+            raise ClosedError("this Realtime was closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            if self._loop.is_closed():
+                # The loop that first used us is gone (a finished asyncio.run):
+                # nothing can still depend on it, so move to the new one.
+                self._loop = loop
+            else:
+                raise WrongEventLoopError(
+                    "this Realtime is bound to another event loop; create one Realtime "
+                    "per event loop, or use realtime.sync from threads without a loop"
+                )
+        return self._backend
+
+    def _encode(self, event: str, data: Any) -> bytes:
+        if self._schema.is_open:
+            self._limits.check_event_name(event)
+        elif not isinstance(event, str):
+            raise InvalidArgumentError("event", f"must be a str, got {type(event).__name__}")
+        payload = self._schema.encode(event, data)
+        if len(payload) > self._limits.max_payload_bytes:
+            raise PayloadTooLargeError(event, len(payload), self._limits.max_payload_bytes)
+        return payload
+
+    async def _append(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
+        self._limits.check_channel(channel)
+        if len(items) > self._limits.max_batch:
+            raise InvalidArgumentError(
+                "events",
+                f"{len(items)} events in one batch; the limit is {self._limits.max_batch} "
+                "(Limits.max_batch)",
+            )
+        # Everything is validated before the backend sees anything: a bad item
+        # means nothing of the batch is stored.
+        records = [(event, self._encode(event, data)) for event, data in items]
+        backend = self._use_backend()
+        return await backend.append(channel, records, self._retention)
+
+    async def _open_feed(
+        self,
+        channel: str,
+        events: Iterable[str] | None,
+        history: object,
+        after: str | None,
+    ) -> Feed:
+        wanted = self._schema.check_events(events)
+        replay = subscribe_history(history, self._limits.history_limit)
+        cursor = check_cursor(after)
+        if replay is not None and cursor is not None:
+            raise UsageError("give either history= or after=, not both")
+        feed = Feed(
+            self._use_backend(),
+            channel,
+            events=wanted,
+            capacity=self._limits.subscriber_queue,
+            page_size=self._limits.history_limit,
+        )
+        await feed.start(after=cursor, history=replay)
+        return feed
+
+    def _decode(self, entry: Entry) -> Message:
+        data = self._schema.decode(entry.channel, entry.id, entry.event, entry.payload)
+        return Message(entry.id, entry.event, entry.channel, data)
+
+
+def _positive_or_none(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(name, f"must be a positive int or None, got {value!r}")
+    return value

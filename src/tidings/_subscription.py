@@ -1,0 +1,256 @@
+"""One subscriber's view of a channel: replay, then live, with no gap and no duplicate.
+
+The backend feeds live entries into ``on_entries``; the consumer (a callback
+task or an ``async for``) pulls them out. Between the two sits a bounded
+queue. Whenever the live feed cannot be trusted to be contiguous -- before the
+initial replay is done, after the backend reconnected (``on_reset``), or after
+the queue overflowed because the consumer is slow -- the subscription enters
+*catch-up*: live entries go to a bounded side buffer while the consumer reads
+history after the last id it accepted, and once a read comes back short the
+buffer is merged in by id. Ids at or below the last accepted one are dropped,
+so nothing is delivered twice; history covers everything the live feed missed,
+so nothing is skipped. If history was trimmed past that point, the consumer
+is told with ``EventsLostError`` -- never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+
+from ._backend import Backend, BackendStatus, Entry, LiveSubscription
+from ._exceptions import BackendError, ClosedError, CursorExpiredError, EventsLostError
+from ._ids import MAX_PART, IdKey, format_id, parse_id
+
+_MIN_RETRY_DELAY = 0.05
+_MAX_RETRY_DELAY = 2.0
+
+
+class Feed:
+    """The merge of history and live entries for one subscriber, in id order."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        channel: str,
+        *,
+        events: frozenset[str] | None,
+        capacity: int,
+        page_size: int,
+    ) -> None:
+        self._backend = backend
+        self._channel = channel
+        self._events = events
+        self._capacity = capacity
+        self._page_size = min(page_size, capacity)
+        self._queue: deque[Entry] = deque()
+        self._problems: deque[BaseException] = deque()
+        self._buffer: list[Entry] = []
+        self._buffer_overflowed = False
+        self._catching_up = True  # until the initial replay decides otherwise
+        self._needs_catch_up = False
+        self._epoch = 0
+        self._last: IdKey = (0, 0)
+        self._wakeup = asyncio.Event()
+        self._live: LiveSubscription | None = None
+        self._closed = False
+        self._retry_delay = _MIN_RETRY_DELAY
+        self.status = BackendStatus.CONNECTED
+        self.status_error: BaseException | None = None
+
+    # -- set-up ---------------------------------------------------------------
+
+    async def start(
+        self,
+        *,
+        after: IdKey | None,
+        history: tuple[int, IdKey | None] | None,
+    ) -> None:
+        """Attach to the live feed, then replay; returns once live delivery is assured."""
+        self._live = await self._backend.subscribe(self._channel, self)
+        head = self._live.head
+        try:
+            if after is not None:
+                self._last = after
+                # The first page is read now so that an expired cursor fails the
+                # subscribe call itself rather than surfacing later.
+                self._epoch += 1
+                await self._read_page(self._epoch, raise_expired=True)
+            elif history is not None:
+                limit, start = history
+                replay = await self._replay(limit, start, head)
+                self._last = head
+                self._queue.extend(replay)
+                self._go_live()
+            else:
+                self._last = head
+                self._go_live()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _replay(self, limit: int, start: IdKey | None, head: IdKey) -> list[Entry]:
+        """The newest ``limit`` matching entries in ``[start, head]``, oldest first.
+
+        With an event filter, older pages are read until ``limit`` matches are
+        found, so a busy channel still yields the requested number.
+        """
+        found: list[Entry] = []
+        end = head
+        for _ in range(10):  # bound the scan: 10 pages of history at most
+            page = await self._backend.latest(
+                self._channel, start=start, end=end, limit=self._page_size
+            )
+            found[:0] = [e for e in page if self._events is None or e.event in self._events]
+            if len(found) >= limit or len(page) < self._page_size:
+                break
+            end = _before(page[0].key)
+        return found[-limit:] if limit else []
+
+    # -- LiveListener -----------------------------------------------------------
+
+    def on_entries(self, entries: Sequence[Entry]) -> None:
+        if self._closed:
+            return
+        if self._catching_up:
+            if self._buffer_overflowed:
+                return
+            if len(self._buffer) + len(entries) > self._capacity:
+                self._buffer_overflowed = True
+                self._buffer.clear()
+                return
+            self._buffer.extend(entries)
+            return
+        self._accept(entries)
+        self._wakeup.set()
+
+    def on_reset(self) -> None:
+        if not self._closed:
+            self._begin_catch_up()
+
+    def on_status(self, status: BackendStatus, error: BaseException | None) -> None:
+        self.status = status
+        self.status_error = error
+        if status is BackendStatus.DISCONNECTED and error is not None:
+            self._problems.append(error)
+            self._wakeup.set()
+
+    # -- consumer side ------------------------------------------------------------
+
+    async def next_entry(self) -> Entry | BaseException | None:
+        """The next entry to deliver, a problem to report, or None once closed."""
+        while True:
+            if self._problems:
+                return self._problems.popleft()
+            if self._queue:
+                return self._queue.popleft()
+            if self._closed:
+                return None
+            if self._needs_catch_up:
+                await self._catch_up()
+                continue
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.clear()
+        self._buffer.clear()
+        self._wakeup.set()
+        if self._live is not None:
+            await self._live.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def channel(self) -> str:
+        return self._channel
+
+    @property
+    def last_id(self) -> str:
+        """The id of the last entry this subscriber accepted (or the position it started at)."""
+        return format_id(self._last)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _accept(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            if entry.key <= self._last:
+                continue
+            if self._events is not None and entry.event not in self._events:
+                self._last = entry.key
+                continue
+            if len(self._queue) >= self._capacity:
+                # Slow consumer: stop queueing and let history fill the gap later.
+                self._begin_catch_up()
+                return
+            self._queue.append(entry)
+            self._last = entry.key
+
+    def _begin_catch_up(self) -> None:
+        self._catching_up = True
+        self._buffer.clear()
+        self._buffer_overflowed = False
+        self._needs_catch_up = True
+        self._epoch += 1
+        self._wakeup.set()
+
+    def _go_live(self) -> None:
+        self._catching_up = False
+        buffered, self._buffer = self._buffer, []
+        self._accept(buffered)
+        self._wakeup.set()
+
+    async def _catch_up(self) -> None:
+        self._needs_catch_up = False
+        try:
+            await self._read_page(self._epoch, raise_expired=False)
+        except ClosedError:
+            if not self._closed:
+                raise
+        except BackendError as exc:
+            # The backend is unreachable: report it, then retry with backoff.
+            self._problems.append(exc)
+            self._needs_catch_up = True
+            self._retry_delay = min(self._retry_delay * 2, _MAX_RETRY_DELAY)
+            await asyncio.sleep(self._retry_delay)
+            return
+        self._retry_delay = _MIN_RETRY_DELAY
+
+    async def _read_page(self, epoch: int, *, raise_expired: bool) -> None:
+        try:
+            page = await self._backend.after(self._channel, self._last, limit=self._page_size)
+        except CursorExpiredError as exc:
+            if raise_expired:
+                raise
+            lost_after = format_id(self._last)
+            self._last = max(self._last, parse_id(exc.removed_up_to))
+            self._problems.append(EventsLostError(self._channel, lost_after, exc.oldest))
+            self._needs_catch_up = True
+            return
+        if self._closed:
+            return
+        self._accept(page)
+        if epoch != self._epoch or len(page) == self._page_size or self._needs_catch_up:
+            # More history to read, or the feed was reset while we read.
+            self._needs_catch_up = True
+            return
+        if self._buffer_overflowed:
+            self._buffer.clear()
+            self._buffer_overflowed = False
+            self._needs_catch_up = True
+            return
+        self._go_live()
+
+
+def _before(key: IdKey) -> IdKey:
+    """The largest id below ``key``."""
+    ms, seq = key
+    if seq > 0:
+        return ms, seq - 1
+    return (ms - 1, MAX_PART) if ms > 0 else (0, 0)
