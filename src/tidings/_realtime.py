@@ -72,6 +72,9 @@ class Realtime:
             raise InvalidArgumentError("redis", "give either backend= or redis=, not both")
         if backend is not None and not isinstance(backend, Backend):
             raise InvalidArgumentError("backend", f"must be a tidings Backend, got {backend!r}")
+        # A backend passed in belongs to the caller, who closes it; one made
+        # here is closed by aclose().
+        self._owns_backend = backend is None
         if backend is None:
             backend = backend_from_url(redis) if redis is not None else MemoryBackend()
         self._backend: Backend = backend
@@ -121,7 +124,7 @@ class Realtime:
         return self._sync
 
     async def aclose(self) -> None:
-        """End every subscription and release the backend. Idempotent."""
+        """End every subscription and close the backend if this Realtime made it. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -131,7 +134,8 @@ class Realtime:
             else:
                 await consumer._close_feed()
         self._consumers.clear()
-        await self._backend.aclose()
+        if self._owns_backend:
+            await self._backend.aclose()
 
     async def __aenter__(self) -> Realtime:
         self._use_backend()

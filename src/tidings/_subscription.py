@@ -52,6 +52,7 @@ class Feed:
         self._needs_catch_up = False
         self._epoch = 0
         self._last: IdKey = (0, 0)
+        self._head: IdKey = (0, 0)
         self._wakeup = asyncio.Event()
         self._live: LiveSubscription | None = None
         self._closed = False
@@ -69,7 +70,7 @@ class Feed:
     ) -> None:
         """Attach to the live feed, then replay; returns once live delivery is assured."""
         self._live = await self._backend.subscribe(self._channel, self)
-        head = self._live.head
+        head = self._head = self._live.head
         try:
             if after is not None:
                 self._last = after
@@ -153,6 +154,12 @@ class Feed:
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def drain_ready(self) -> list[Entry]:
+        """Every entry already queued, without waiting (for consumers that batch writes)."""
+        ready = list(self._queue)
+        self._queue.clear()
+        return ready
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -170,6 +177,11 @@ class Feed:
     @property
     def channel(self) -> str:
         return self._channel
+
+    @property
+    def head_id(self) -> str:
+        """The newest id stored when the subscription attached: replayed entries are at or below it."""
+        return format_id(self._head)
 
     @property
     def last_id(self) -> str:

@@ -1,0 +1,61 @@
+"""The backend contract suite runs once per backend kind listed here.
+
+Each test gets fresh backends from ``make_backend`` / ``make_realtime``; a
+backend kind that needs a server starts it here (once per session) and gives
+each test its own key namespace so tests cannot see each other's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tidings import Backend, MemoryBackend, Realtime
+
+BACKEND_KINDS = ["memory"]
+
+MakeBackend = Callable[..., Awaitable[Backend]]
+MakeRealtime = Callable[..., Awaitable[Realtime]]
+
+
+@pytest.fixture(params=BACKEND_KINDS)
+def backend_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_backend(backend_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[MakeBackend]:
+    """Make backends of the current kind that share one namespace (so they see each other)."""
+    created: list[Backend] = []
+
+    async def make(**options: Any) -> Backend:
+        backend: Backend
+        if backend_kind == "memory":
+            if created:
+                # Memory backends cannot share state; hand out the same one.
+                return created[0]
+            backend = MemoryBackend(**options)
+        else:  # pragma: no cover - every kind in BACKEND_KINDS has a branch
+            raise AssertionError(f"unknown backend kind {backend_kind}")
+        created.append(backend)
+        return backend
+
+    yield make
+    for backend in created:
+        await backend.aclose()
+
+
+@pytest.fixture
+async def make_realtime(make_backend: MakeBackend) -> AsyncIterator[MakeRealtime]:
+    created: list[Realtime] = []
+
+    async def make(schema: Any = None, **options: Any) -> Realtime:
+        realtime = Realtime(schema, backend=await make_backend(), **options)
+        created.append(realtime)
+        return realtime
+
+    yield make
+    for realtime in created:
+        await realtime.aclose()
