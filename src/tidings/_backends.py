@@ -16,9 +16,7 @@ REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
 def backend_from_url(url: str) -> Backend:
     """``memory://`` or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
     if not isinstance(url, str) or "://" not in url:
-        raise InvalidArgumentError(
-            "redis", f"must be a URL such as redis://localhost:6379/0, got {url!r}"
-        )
+        raise InvalidArgumentError("redis", f"must be a URL such as redis://localhost:6379/0, got {url!r}")
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
         from ._memory import MemoryBackend

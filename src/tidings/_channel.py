@@ -79,9 +79,7 @@ class Channel:
         if query.after is not None:
             entries = await backend.after(self._name, query.after, limit=query.limit, end=query.end)
         else:
-            entries = await backend.latest(
-                self._name, start=query.start, end=query.end, limit=query.limit
-            )
+            entries = await backend.latest(self._name, start=query.start, end=query.end, limit=query.limit)
         return [realtime._decode(entry) for entry in entries]
 
     async def subscribe(

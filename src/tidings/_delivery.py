@@ -117,9 +117,7 @@ class Subscription(_Consumer):
 
     async def _report(self, error: BaseException) -> None:
         if self._on_error is None:
-            logger.error(
-                "tidings subscription on channel %r: %s", self.channel, error, exc_info=error
-            )
+            logger.error("tidings subscription on channel %r: %s", self.channel, error, exc_info=error)
             return
         try:
             result = self._on_error(error)

@@ -162,8 +162,7 @@ class InvalidStoredDataError(TidingsError):
 
     def __init__(self, channel: str, event_id: str, event: str, reason: str) -> None:
         super().__init__(
-            f"stored event {event_id} ({event!r}) on channel {channel!r} does not match "
-            f"the schema: {reason}"
+            f"stored event {event_id} ({event!r}) on channel {channel!r} does not match the schema: {reason}"
         )
         self.channel = channel
         self.id = event_id

@@ -28,9 +28,7 @@ def parse_id(value: str, *, argument: str = "id") -> IdKey:
     """Parse ``"<ms>-<seq>"``; raise ``InvalidArgumentError`` naming ``argument``."""
     match = _ID_RE.match(value) if isinstance(value, str) else None
     if match is None:
-        raise InvalidArgumentError(
-            argument, f"{value!r} is not an event id of the form '<ms>-<seq>'"
-        )
+        raise InvalidArgumentError(argument, f"{value!r} is not an event id of the form '<ms>-<seq>'")
     ms, seq = int(match[1]), int(match[2])
     if ms > MAX_PART or seq > MAX_PART:
         raise InvalidArgumentError(argument, f"{value!r} is out of range (64-bit parts)")

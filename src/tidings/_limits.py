@@ -48,9 +48,7 @@ class Limits:
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"Limits.{name}", f"must be a positive int, got {value!r}"
-                )
+                raise InvalidArgumentError(f"Limits.{name}", f"must be a positive int, got {value!r}")
 
     def check_channel(self, name: object) -> str:
         """Return ``name`` if it is a valid channel name, else raise ``InvalidChannelError``.
@@ -65,8 +63,7 @@ class Limits:
         if len(name) > self.max_channel_length:
             raise InvalidChannelError(
                 name[:40] + "...",
-                f"{len(name)} characters; the limit is {self.max_channel_length} "
-                "(Limits.max_channel_length)",
+                f"{len(name)} characters; the limit is {self.max_channel_length} (Limits.max_channel_length)",
             )
         bad = _first_forbidden(name)
         if bad is not None:
@@ -84,8 +81,7 @@ class Limits:
         if len(name) > self.max_event_length:
             raise InvalidArgumentError(
                 "event",
-                f"{len(name)} characters; the limit is {self.max_event_length} "
-                "(Limits.max_event_length)",
+                f"{len(name)} characters; the limit is {self.max_event_length} (Limits.max_event_length)",
             )
         bad = _first_forbidden(name)
         if bad is not None:

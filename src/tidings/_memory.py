@@ -45,9 +45,7 @@ class _ChannelLog:
 class _MemorySubscription:
     __slots__ = ("_backend", "_channel", "_head", "listener")
 
-    def __init__(
-        self, backend: MemoryBackend, channel: str, listener: LiveListener, head: IdKey
-    ) -> None:
+    def __init__(self, backend: MemoryBackend, channel: str, listener: LiveListener, head: IdKey) -> None:
         self._backend = backend
         self._channel = channel
         self._head = head
@@ -130,9 +128,7 @@ class MemoryBackend(Backend):
             return []
         if cursor < log.removed_up_to:
             oldest = format_id(log.keys[0]) if log.keys else None
-            raise CursorExpiredError(
-                channel, format_id(cursor), oldest, format_id(log.removed_up_to)
-            )
+            raise CursorExpiredError(channel, format_id(cursor), oldest, format_id(log.removed_up_to))
         low = bisect.bisect_right(log.keys, cursor)
         high = min(bisect.bisect_right(log.keys, end or MAX_KEY), low + limit)
         return [log.entries[index] for index in range(low, high)]

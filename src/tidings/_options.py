@@ -24,9 +24,7 @@ class HistoryQuery:
     after: IdKey | None
 
 
-def history_query(
-    *, limit: object, start: object, end: object, after: object, cap: int
-) -> HistoryQuery:
+def history_query(*, limit: object, start: object, end: object, after: object, cap: int) -> HistoryQuery:
     checked_limit = check_limit(limit, cap)
     start_ms = _check_ms("start", start)
     end_ms = _check_ms("end", end)
@@ -95,9 +93,7 @@ def _check_ms(name: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(
-            name, f"must be an int of Unix milliseconds, got {type(value).__name__}"
-        )
+        raise InvalidArgumentError(name, f"must be an int of Unix milliseconds, got {type(value).__name__}")
     if value < 0 or value > MAX_PART:
         raise InvalidArgumentError(name, f"must be between 0 and 2**64-1 ms, got {value}")
     return value

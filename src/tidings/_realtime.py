@@ -190,8 +190,7 @@ class Realtime:
         if len(items) > self._limits.max_batch:
             raise InvalidArgumentError(
                 "events",
-                f"{len(items)} events in one batch; the limit is {self._limits.max_batch} "
-                "(Limits.max_batch)",
+                f"{len(items)} events in one batch; the limit is {self._limits.max_batch} (Limits.max_batch)",
             )
         # Everything is validated before the backend sees anything: a bad item
         # means nothing of the batch is stored.

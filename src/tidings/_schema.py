@@ -77,9 +77,7 @@ class Schema:
         if isinstance(events, str):
             events = [events]
         if not isinstance(events, list | tuple | set | frozenset):
-            raise SchemaError(
-                "", f"events must be a list of event names, got {type(events).__name__}"
-            )
+            raise SchemaError("", f"events must be a list of event names, got {type(events).__name__}")
         names = frozenset(events)
         for name in names:
             if not isinstance(name, str) or not name:
@@ -99,9 +97,7 @@ class Schema:
         try:
             return declared.adapter.dump_json(value)
         except (ValueError, TypeError) as exc:
-            raise InvalidDataError(
-                event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]
-            ) from None
+            raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
 
     def decode(self, channel: str, event_id: str, event: str, payload: bytes) -> Any:
         """Parse stored JSON back into the event's declared type."""
@@ -146,18 +142,14 @@ def _adapter(where: str, leaf: Any) -> TypeAdapter[Any]:
         return TypeAdapter(leaf)
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SchemaError(
-            where, f"{leaf!r} is not a type pydantic can validate ({first_line})"
-        ) from None
+        raise SchemaError(where, f"{leaf!r} is not a type pydantic can validate ({first_line})") from None
 
 
 def _dumps_any(event: str, data: Any) -> bytes:
     try:
         return orjson.dumps(data)
     except TypeError as exc:
-        raise InvalidDataError(
-            event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]
-        ) from None
+        raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
 
 
 def _plain_errors(exc: ValidationError) -> list[dict[str, Any]]:

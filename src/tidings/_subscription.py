@@ -100,9 +100,7 @@ class Feed:
         found: list[Entry] = []
         end = head
         for _ in range(10):  # bound the scan: 10 pages of history at most
-            page = await self._backend.latest(
-                self._channel, start=start, end=end, limit=self._page_size
-            )
+            page = await self._backend.latest(self._channel, start=start, end=end, limit=self._page_size)
             found[:0] = [e for e in page if self._events is None or e.event in self._events]
             if len(found) >= limit or len(page) < self._page_size:
                 break
