@@ -43,7 +43,10 @@ class Feed:
         self._channel = channel
         self._events = events
         self._capacity = capacity
+        # Catch-up pages land in the queue, so they never exceed its capacity;
+        # the initial replay is returned whole, so it reads full pages.
         self._page_size = min(page_size, capacity)
+        self._replay_page_size = page_size
         self._queue: deque[Entry] = deque()
         self._problems: deque[BaseException] = deque()
         self._buffer: list[Entry] = []
@@ -83,10 +86,10 @@ class Feed:
                 replay = await self._replay(limit, start, head)
                 self._last = head
                 self._queue.extend(replay)
-                self._go_live()
+                self._finish_catch_up()
             else:
                 self._last = head
-                self._go_live()
+                self._finish_catch_up()
         except BaseException:
             await self.close()
             raise
@@ -100,9 +103,11 @@ class Feed:
         found: list[Entry] = []
         end = head
         for _ in range(10):  # bound the scan: 10 pages of history at most
-            page = await self._backend.latest(self._channel, start=start, end=end, limit=self._page_size)
+            page = await self._backend.latest(
+                self._channel, start=start, end=end, limit=self._replay_page_size
+            )
             found[:0] = [e for e in page if self._events is None or e.event in self._events]
-            if len(found) >= limit or len(page) < self._page_size:
+            if len(found) >= limit or len(page) < self._replay_page_size:
                 break
             end = _before(page[0].key)
         return found[-limit:] if limit else []
@@ -250,10 +255,19 @@ class Feed:
             # More history to read, or the feed was reset while we read.
             self._needs_catch_up = True
             return
+        self._finish_catch_up()
+
+    def _finish_catch_up(self) -> None:
+        """History is read up to now: merge the buffered live entries and go live.
+
+        If the buffer overflowed meanwhile, live entries were dropped, so read
+        history once more instead (with a fresh buffer).
+        """
         if self._buffer_overflowed:
             self._buffer.clear()
             self._buffer_overflowed = False
             self._needs_catch_up = True
+            self._wakeup.set()
             return
         self._go_live()
 

@@ -202,3 +202,14 @@ async def _all_history(channel: object) -> list[Message]:
         out += page
         cursor = page[-1].id
     return out
+
+
+async def test_history_replay_is_not_limited_by_a_small_queue(make_realtime: MakeRealtime) -> None:
+    realtime = await make_realtime(limits=Limits(subscriber_queue=8, history_limit=200))
+    channel = realtime.channel("big-replay")
+    await channel.emit_many([("n", i) for i in range(150)])
+    got: list[int] = []
+    await channel.subscribe(on_data=lambda m: got.append(m.data), history={"limit": 120})
+    await channel.emit("n", 150)
+    await wait_for_count(got, 121)
+    assert got == list(range(30, 151))
