@@ -186,7 +186,7 @@ class Realtime:
         return payload
 
     async def _append(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
-        self._limits.check_channel(channel)
+        # ``channel`` was validated when its Channel handle was made.
         if len(items) > self._limits.max_batch:
             raise InvalidArgumentError(
                 "events",

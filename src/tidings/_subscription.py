@@ -261,8 +261,11 @@ class Feed:
         """History is read up to now: merge the buffered live entries and go live.
 
         If the buffer overflowed meanwhile, live entries were dropped, so read
-        history once more instead (with a fresh buffer).
+        history once more instead (with a fresh buffer). If the feed was reset
+        while history was being read, the pending catch-up must run first.
         """
+        if self._needs_catch_up:
+            return
         if self._buffer_overflowed:
             self._buffer.clear()
             self._buffer_overflowed = False

@@ -7,6 +7,7 @@ each test its own key namespace so tests cannot see each other's data.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from tidings import Backend, MemoryBackend, Realtime
 
-BACKEND_KINDS = ["memory"]
+BACKEND_KINDS = ["memory", "redis"]
 
 MakeBackend = Callable[..., Awaitable[Backend]]
 MakeRealtime = Callable[..., Awaitable[Realtime]]
@@ -29,6 +30,8 @@ def backend_kind(request: pytest.FixtureRequest) -> str:
 async def make_backend(backend_kind: str, request: pytest.FixtureRequest) -> AsyncIterator[MakeBackend]:
     """Make backends of the current kind that share one namespace (so they see each other)."""
     created: list[Backend] = []
+    # Backends of one test share this namespace, like processes sharing channels.
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
 
     async def make(**options: Any) -> Backend:
         backend: Backend
@@ -37,6 +40,11 @@ async def make_backend(backend_kind: str, request: pytest.FixtureRequest) -> Asy
                 # Memory backends cannot share state; hand out the same one.
                 return created[0]
             backend = MemoryBackend(**options)
+        elif backend_kind == "redis":
+            from tidings.redis import RedisBackend
+
+            server = request.getfixturevalue("redis_server")
+            backend = RedisBackend(server.url, prefix=prefix, **options)
         else:  # pragma: no cover - every kind in BACKEND_KINDS has a branch
             raise AssertionError(f"unknown backend kind {backend_kind}")
         created.append(backend)

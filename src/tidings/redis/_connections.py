@@ -1,0 +1,132 @@
+"""Connections to Redis: a blocking pool for reads, dedicated ones for writes and Pub/Sub.
+
+Reads borrow a pooled connection per command and retry on connection errors
+until ``command_timeout`` (they are idempotent). The writer and the Pub/Sub
+reader each own one long-lived connection made with the pool's settings but
+forced to RESP2 bytes, so their replies have one known shape whatever the
+user's client is configured for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.exceptions import ResponseError
+from redis.typing import EncodableT
+
+from ._errors import UNREACHABLE, unavailable
+
+Command = tuple[EncodableT, ...]
+
+_pack_one: Callable[[Command], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # pragma: no cover - the redis extra installs hiredis
+    _pack_one = None
+else:
+    _pack_one = cast("Callable[[Command], bytes]", _hiredis_pack)
+
+_FIRST_RETRY_DELAY = 0.02
+_MAX_RETRY_DELAY = 0.5
+
+
+def pack(commands: Iterable[Command], connection: AbstractConnection) -> list[bytes]:
+    """Serialise commands for one write (hiredis' C packer when available)."""
+    if _pack_one is not None:
+        return [b"".join([_pack_one(command) for command in commands])]
+    return connection.pack_commands(commands)
+
+
+class Connections:
+    """The pool (possibly the user's) and a factory for dedicated connections."""
+
+    def __init__(self, pool: ConnectionPool, *, owns_pool: bool, timeout: float) -> None:
+        self.pool = pool
+        self._owns_pool = owns_pool
+        self._timeout = timeout
+
+    def dedicated(self) -> AbstractConnection:
+        """A new unconnected connection outside the pool, with our own timeouts."""
+        kwargs = dict(self.pool.connection_kwargs)
+        kwargs.update(
+            protocol=2,
+            decode_responses=False,
+            # Every wait is bounded by the caller with asyncio timeouts instead:
+            # a socket_timeout would also wrap each write in its own task.
+            socket_timeout=None,
+            retry=None,
+            retry_on_timeout=False,
+            retry_on_error=[],
+            health_check_interval=0,
+        )
+        kwargs.setdefault("socket_connect_timeout", self._timeout)
+        if kwargs["socket_connect_timeout"] is None:
+            kwargs["socket_connect_timeout"] = self._timeout
+        connection: AbstractConnection = self.pool.connection_class(**kwargs)
+        return connection
+
+    async def open_dedicated(self) -> AbstractConnection:
+        """A connected dedicated connection, within ``command_timeout``."""
+        connection = self.dedicated()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connect(connection)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        return connection
+
+    async def call(self, command: Command, *, doing: str) -> Any:
+        """Run one command on a pooled connection; raw RESP reply (bytes, lists).
+
+        Retries connection errors until ``command_timeout``, then raises
+        ``BackendUnavailableError``. Error replies are raised as redis-py's
+        ``ResponseError`` for the caller to interpret.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        delay = _FIRST_RETRY_DELAY
+        cause: BaseException | None = None
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise unavailable(doing, cause, self._timeout)
+            try:
+                async with asyncio.timeout(remaining):
+                    return await self._call_once(command)
+            except TimeoutError:  # our deadline (redis-py's TimeoutError is distinct)
+                raise unavailable(doing, cause, self._timeout) from cause
+            except UNREACHABLE as exc:
+                cause = exc
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+            delay = min(delay * 2, _MAX_RETRY_DELAY)
+
+    async def _call_once(self, command: Command) -> Any:
+        connection: AbstractConnection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(pack([command], connection), check_health=False)
+            # A cancelled read disconnects the connection before it returns to
+            # the pool, so a late reply can never be taken for the next command's.
+            return await connection.read_response(disable_decoding=True, timeout=math.inf)
+        finally:
+            await self.pool.release(connection)
+
+    async def aclose(self) -> None:
+        if self._owns_pool:
+            await self.pool.aclose()
+
+
+async def connect(connection: AbstractConnection) -> None:
+    await connection.connect()  # type: ignore[no-untyped-call]
+
+
+async def read_reply(connection: AbstractConnection) -> Any:
+    """The next reply; an error reply is returned as its exception, not raised."""
+    try:
+        return await connection.read_response(disable_decoding=True, timeout=math.inf)
+    except ResponseError as exc:
+        return exc

@@ -1,0 +1,171 @@
+"""Where a channel lives in Redis and how its entries are encoded.
+
+Both layouts keep one stream per channel and publish on a Pub/Sub channel
+spelled exactly like the stream key. ``key()`` is the only place that name is
+made, so a cluster mode can later wrap part of it in a ``{hash tag}`` for
+both at once.
+
+* ``TidingsLayout`` (default): key ``<prefix><channel>``; fields ``event`` and
+  ``data`` (always JSON text); one Pub/Sub message per append carrying the
+  whole batch in a compact length-prefixed form. Messages start with the
+  decimal id, so a future format can be told apart by a leading non-digit.
+* ``UpstashLayout``: the shapes of ``@upstash/realtime`` (PROTOCOL.md §2), so
+  a TypeScript app and tidings can share channels.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import orjson
+from redis.typing import EncodableT
+
+from tidings._backend import Entry, Retention
+from tidings._ids import IdKey
+
+from ._scripts import APPEND_TIDINGS, APPEND_UPSTASH, Script
+
+_NULL = b"null"
+
+
+def parse_raw_id(raw: bytes) -> tuple[str, IdKey]:
+    """A Redis-generated id (always ``<ms>-<seq>``) as text and as a sort key."""
+    ms, _, seq = raw.partition(b"-")
+    return raw.decode(), (int(ms), int(seq))
+
+
+def _retention_args(retention: Retention) -> list[EncodableT]:
+    return [retention.max_length or 0, retention.expire_after_secs or 0]
+
+
+class Layout(abc.ABC):
+    name: ClassVar[str]
+    append_script: ClassVar[Script]
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def key(self, channel: str) -> str:
+        """The stream key, which is also the Pub/Sub channel name."""
+        return self.prefix + channel
+
+    @abc.abstractmethod
+    def append_args(
+        self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
+    ) -> list[EncodableT]:
+        """ARGV for ``append_script``."""
+
+    @abc.abstractmethod
+    def decode_fields(self, channel: str, raw_id: bytes, fields: Sequence[bytes]) -> Entry:
+        """One stream entry as read by XRANGE: its id and flat field/value list."""
+
+    @abc.abstractmethod
+    def decode_live(self, channel: str, message: bytes) -> list[Entry]:
+        """The entries carried by one Pub/Sub message (none if it is not an event)."""
+
+    def decode_stored(self, channel: str, raw: Sequence[Any]) -> list[Entry]:
+        return [self.decode_fields(channel, item[0], item[1]) for item in raw]
+
+
+def _field(fields: Sequence[bytes], name: bytes) -> bytes | None:
+    for index in range(0, len(fields) - 1, 2):
+        if fields[index] == name:
+            return fields[index + 1]
+    return None
+
+
+class TidingsLayout(Layout):
+    name = "tidings"
+    append_script = APPEND_TIDINGS
+
+    def append_args(
+        self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
+    ) -> list[EncodableT]:
+        args = _retention_args(retention)
+        for event, payload in records:
+            args.append(event)
+            args.append(payload)
+        return args
+
+    def decode_fields(self, channel: str, raw_id: bytes, fields: Sequence[bytes]) -> Entry:
+        if len(fields) == 4 and fields[0] == b"event" and fields[2] == b"data":
+            event, payload = fields[1], fields[3]
+        else:  # written by something else: be lenient, let the schema judge
+            event = _field(fields, b"event") or b""
+            payload = _field(fields, b"data") or _NULL
+        text, key = parse_raw_id(raw_id)
+        return Entry(text, key, event.decode(errors="replace"), channel, payload)
+
+    def decode_live(self, channel: str, message: bytes) -> list[Entry]:
+        entries: list[Entry] = []
+        position, end = 0, len(message)
+        while position < end:
+            newline = message.index(b"\n", position)
+            raw_id, event_size, data_size = message[position:newline].split(b" ")
+            event_end = newline + 1 + int(event_size)
+            position = event_end + int(data_size)
+            text, key = parse_raw_id(raw_id)
+            event = message[newline + 1 : event_end].decode(errors="replace")
+            entries.append(Entry(text, key, event, channel, message[event_end:position]))
+        return entries
+
+
+def _read_like_upstash(value: bytes) -> bytes:
+    """The original reads every field with "JSON.parse, else the raw string"."""
+    try:
+        orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return orjson.dumps(value.decode(errors="replace"))
+    return value
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+class UpstashLayout(Layout):
+    name = "upstash"
+    append_script = APPEND_UPSTASH
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__(prefix)
+
+    def append_args(
+        self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
+    ) -> list[EncodableT]:
+        args = _retention_args(retention)
+        args.append(channel)
+        args.append(orjson.dumps(channel))
+        for event, payload in records:
+            # A JSON string is stored bare; anything else as its JSON text.
+            stored = orjson.loads(payload).encode() if payload[:1] == b'"' else payload
+            args.extend((event, stored, payload, orjson.dumps(event)))
+        return args
+
+    def decode_fields(self, channel: str, raw_id: bytes, fields: Sequence[bytes]) -> Entry:
+        data = _field(fields, b"data")
+        event = _field(fields, b"event") or b""
+        text, key = parse_raw_id(raw_id)
+        payload = _NULL if data is None else _read_like_upstash(data)
+        return Entry(text, key, event.decode(errors="replace"), channel, payload)
+
+    def decode_live(self, channel: str, message: bytes) -> list[Entry]:
+        try:
+            body = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return []
+        if not isinstance(body, dict):
+            return []
+        raw_id, event = body.get("id"), body.get("event")
+        if not isinstance(raw_id, str) or not isinstance(event, str):
+            return []  # not an event (the original also publishes other shapes)
+        ms, dash, seq = raw_id.partition("-")
+        if not (dash and _digits(ms) and _digits(seq)):
+            return []
+        payload = orjson.dumps(body.get("data"))
+        return [Entry(raw_id, (int(ms), int(seq)), event, channel, payload)]
+
+
+LAYOUTS: dict[str, type[Layout]] = {"tidings": TidingsLayout, "upstash": UpstashLayout}
