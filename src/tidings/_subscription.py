@@ -225,6 +225,11 @@ class Feed:
         self._needs_catch_up = False
         try:
             await self._read_page(self._epoch, raise_expired=False)
+        except asyncio.CancelledError:
+            # The consumer was cancelled mid-read (asyncio.timeout around
+            # anext): the next call must read this page again.
+            self._needs_catch_up = True
+            raise
         except ClosedError:
             if not self._closed:
                 raise

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tidings import Backend, Entry, MemoryBackend, Message, Realtime, Retention
+import asyncio
+
+import pytest
+
+from tidings import Backend, Entry, Limits, MemoryBackend, Message, Realtime, Retention
 from tidings._ids import IdKey
 
 from ..support.waiting import wait_for_count
@@ -48,3 +52,29 @@ async def test_reset_during_initial_replay_still_delivers_what_the_outage_missed
     assert [m.data for m in got] == [1, 99, 2]
     await realtime.aclose()
     await backend.aclose()
+
+
+class SlowReads(MemoryBackend):
+    async def after(
+        self, channel: str, cursor: IdKey, *, limit: int, end: IdKey | None = None
+    ) -> list[Entry]:
+        await asyncio.sleep(0.01)
+        return await super().after(channel, cursor, limit=limit, end=end)
+
+
+async def test_cancelling_a_read_during_catch_up_does_not_stall_the_stream() -> None:
+    realtime = Realtime(backend=SlowReads(), limits=Limits(history_limit=10))
+    channel = realtime.channel("c")
+    ids = [await channel.emit("n", n) for n in range(30)]
+    async with channel.stream(after=ids[0]) as stream:
+        got = [(await anext(stream)).data for _ in range(10)]
+        pending = asyncio.ensure_future(anext(stream))  # needs a catch-up read
+        await asyncio.sleep(0.005)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        async with asyncio.timeout(5):
+            while len(got) < 29:
+                got.append((await anext(stream)).data)
+    assert got == list(range(1, 30))
+    await realtime.aclose()

@@ -1,0 +1,44 @@
+"""Browser delivery: an ASGI endpoint speaking the ``@upstash/realtime`` SSE protocol.
+
+::
+
+    from tidings.asgi import handle
+
+    app.mount("/api/realtime", handle(realtime, middleware=authorize))  # Starlette / FastAPI
+
+Django (``asgi.py``), routing by path without any framework helper::
+
+    from django.core.asgi import get_asgi_application
+    from tidings.asgi import handle
+
+    django_app = get_asgi_application()
+    realtime_app = handle(realtime)
+
+    async def application(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/realtime"):
+            await realtime_app(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+The endpoint's lifespan handling (``shutdown()``) sends every open stream a
+``reconnect`` frame; see docs/sse.md for running it under uvicorn.
+"""
+
+from ._auth import InvalidTokenError, TokenAuth, TokenGrant
+from ._endpoint import EndpointStats, Middleware, RealtimeEndpoint
+from ._handle import handle
+from ._request import MultiMap, Request
+from ._responses import Response
+
+__all__ = [
+    "EndpointStats",
+    "InvalidTokenError",
+    "Middleware",
+    "MultiMap",
+    "RealtimeEndpoint",
+    "Request",
+    "Response",
+    "TokenAuth",
+    "TokenGrant",
+    "handle",
+]

@@ -1,0 +1,260 @@
+"""The ASGI application: checks a request, then streams it, and keeps count of streams."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+from tidings._exceptions import BackendError, ClosedError
+
+from ._connection import Connection, Stop
+from ._cors import CorsPolicy
+from ._errors import BadRequest
+from ._frames import FrameCache
+from ._request import Request, read_channels, read_positions
+from ._responses import error_response
+from ._settings import StreamSettings
+from ._types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from tidings._realtime import Realtime
+
+logger = logging.getLogger("tidings.asgi")
+
+MiddlewareResult: TypeAlias = ASGIApp | None
+Middleware: TypeAlias = Callable[[Request, Sequence[str]], Awaitable[MiddlewareResult] | MiddlewareResult]
+"""``middleware(request, channels)`` -> None to allow, or an ASGI response to send instead."""
+
+_ALLOW = [(b"allow", b"GET, OPTIONS")]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    """A snapshot for metrics and leak checks.
+
+    connections: streams open now (including ones still subscribing).
+    subscriptions: channel subscriptions those streams hold.
+    backend_listeners: live listeners attached to the backend in this process
+    (all of them, not only this endpoint's).
+    tasks: asyncio tasks alive in this event loop.
+    served: streams opened since start.
+    """
+
+    connections: int
+    subscriptions: int
+    backend_listeners: int
+    tasks: int
+    served: int
+
+
+class RealtimeEndpoint:
+    """Serves a ``Realtime``'s channels to browsers over Server-Sent Events.
+
+    A plain ASGI application; make one with ``tidings.asgi.handle()``.
+    """
+
+    def __init__(
+        self,
+        realtime: Realtime,
+        *,
+        middleware: Middleware | None,
+        cors: CorsPolicy,
+        settings: StreamSettings,
+    ) -> None:
+        if middleware is not None and not callable(middleware):
+            raise TypeError(f"middleware: must be callable, got {middleware!r}")
+        self._realtime = realtime
+        self._middleware = middleware
+        self._cors = cors
+        self.settings = settings
+        self._frames = FrameCache()
+        self._connections: set[Connection] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._served = 0
+
+    # -- public -------------------------------------------------------------------
+
+    def stats(self) -> EndpointStats:
+        """Counts of what is open now; call it from the event loop that serves."""
+        return EndpointStats(
+            connections=len(self._connections),
+            subscriptions=sum(conn.subscriptions for conn in self._connections),
+            backend_listeners=self._realtime.backend.live_listener_count(),
+            tasks=len(asyncio.all_tasks()),
+            served=self._served,
+        )
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Send every open stream a ``reconnect`` frame, close it, and refuse new ones.
+
+        Returns once all streams have ended, or after ``grace`` seconds
+        (default: the ``shutdown_timeout`` setting). Idempotent. Also run on
+        the ASGI lifespan ``shutdown`` event when this app receives it.
+        """
+        self._closing = True
+        for connection in list(self._connections):
+            connection.stop(Stop.SHUTDOWN)
+        wait = self.settings.shutdown_timeout if grace is None else grace
+        try:
+            await asyncio.wait_for(self._idle.wait(), wait)
+        except TimeoutError:
+            logger.warning(
+                "tidings.asgi: %d stream(s) still open %s s after shutdown", len(self._connections), wait
+            )
+
+    # -- ASGI ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        else:
+            # A websocket scope: refuse the handshake (ASGI: close before accept).
+            await send({"type": "websocket.close", "code": 1003})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        origin = _header(scope, b"origin")
+        cors_headers = self._cors.headers(origin)
+        # Refusals carry CORS headers too, so a cross-origin page can read why.
+        answer = _adding_headers(send, cors_headers)
+        try:
+            connection = await self._admit(scope, receive, answer, origin)
+        except BadRequest as exc:
+            await error_response(exc.status, exc.message)(scope, receive, answer)
+            return
+        if connection is not None:
+            # Streams get the plain ``send``: no wrapper call per write.
+            await self._stream(connection, scope, receive, send, cors_headers)
+
+    async def _admit(
+        self, scope: Scope, receive: Receive, send: Send, origin: str | None
+    ) -> Connection | None:
+        """Check a request; a Connection to stream, or None if a response was sent already.
+
+        Everything read from the request is dropped when this returns: an idle
+        stream keeps only its Connection.
+        """
+        method = scope.get("method", "GET")
+        if method == "OPTIONS":
+            await self._options(scope, receive, send, origin)
+            return None
+        if method != "GET":
+            not_allowed = error_response(
+                405,
+                f"method {method} is not allowed; this endpoint serves GET (and OPTIONS)",
+                headers={"allow": "GET, OPTIONS"},
+            )
+            await not_allowed(scope, receive, send)
+            return None
+        request = Request(scope)
+        settings = self.settings
+        channels = read_channels(request, self._realtime.limits.check_channel, settings.max_channels)
+        positions = read_positions(request, channels)
+        if self._middleware is not None:
+            refusal = self._middleware(request, channels)
+            if inspect.isawaitable(refusal):
+                refusal = await refusal
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return None
+        if self._closing:
+            raise BadRequest("the server is shutting down; reconnect in a moment", 503)
+        if settings.max_connections is not None and len(self._connections) >= settings.max_connections:
+            raise BadRequest(
+                f"too many open streams: {len(self._connections)}; the limit is "
+                f"{settings.max_connections} (max_connections)",
+                503,
+            )
+        return Connection(self._realtime, channels, positions, settings, self._frames)
+
+    async def _stream(
+        self,
+        connection: Connection,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        cors_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        # Counted from here on, with no await since _admit checked the limit.
+        self._connections.add(connection)
+        self._idle.clear()
+        self._served += 1
+        try:
+            try:
+                await connection.open()
+            except (BackendError, ClosedError) as exc:
+                refusal = error_response(503, f"the event backend is unavailable: {exc}")
+                await refusal(scope, receive, _adding_headers(send, cors_headers))
+                return
+            # Headers go out only now that every subscription is live: the
+            # browser client reports "connected" on them, and apps emit then.
+            headers = [*_STREAM_HEADERS, *cors_headers]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await connection.run(receive, send)
+        finally:
+            await connection.close()
+            self._connections.discard(connection)
+            if not self._connections:
+                self._idle.set()
+
+    async def _options(self, scope: Scope, receive: Receive, send: Send, origin: str | None) -> None:
+        requested_method = _header(scope, b"access-control-request-method")
+        if origin is None or requested_method is None:
+            await send({"type": "http.response.start", "status": 204, "headers": _ALLOW})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if not self._cors.allows(origin):
+            allowed = "none (same-origin only)" if not self._cors.enabled else "the cors_origins list"
+            raise BadRequest(f"origin {origin!r} may not read this stream; allowed: {allowed}", 403)
+        if requested_method != "GET":
+            raise BadRequest(f"preflight for {requested_method}: only GET is served", 405)
+        headers = self._cors.preflight_headers(_header(scope, b"access-control-request-headers"))
+        await send({"type": "http.response.start", "status": 204, "headers": [*_ALLOW, *headers]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+_STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    # nginx would otherwise buffer the stream.
+    (b"x-accel-buffering", b"no"),
+]
+
+
+def _adding_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``headers`` added to the response start (``send`` itself if none)."""
+    if not headers:
+        return send
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = dict(message)
+            message["headers"] = [*message.get("headers", ()), *headers]
+        await send(message)
+
+    return send_with_headers
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None

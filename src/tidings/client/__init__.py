@@ -1,0 +1,30 @@
+"""A Python client for SSE endpoints that speak the ``@upstash/realtime`` protocol.
+
+::
+
+    import tidings.client
+
+    async with tidings.client.connect("https://app.example.com/api/realtime",
+                                      channels=["orders"]) as stream:
+        async for message in stream:
+            print(message.id, message.event, message.data)
+
+Reconnects by itself and resumes every channel with no gap and no duplicate.
+Needs ``pip install 'tidings[client]'`` (httpx).
+"""
+
+from ._connect import connect
+from ._errors import ClientError, ConnectionFailedError, ConnectionRejectedError, RemoteError
+from ._sse import ServerEvent, SSEParser
+from ._stream import RemoteStream
+
+__all__ = [
+    "ClientError",
+    "ConnectionFailedError",
+    "ConnectionRejectedError",
+    "RemoteError",
+    "RemoteStream",
+    "SSEParser",
+    "ServerEvent",
+    "connect",
+]

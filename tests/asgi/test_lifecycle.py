@@ -1,0 +1,147 @@
+"""Keepalives, time limits, shutdown, and nothing left behind when clients leave."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from tidings import Realtime
+from tidings._ids import now_ms
+from tidings.asgi import handle
+
+from .conftest import Open, Serve, wait_until
+from .live_server import LiveServer
+from .raw_http import RawStream
+
+
+async def test_ping_frames_at_the_configured_interval(
+    realtime: Realtime, serve: Serve, open_stream: Open
+) -> None:
+    server = await serve(handle(realtime, ping_interval=0.15))
+    stream = await open_stream(server, "/?channel=c")
+    await stream.frames(1)
+    started = time.monotonic()
+    pings = [await stream.frame(2), await stream.frame(2)]
+    elapsed = time.monotonic() - started
+    for ping in pings:
+        assert ping.data["type"] == "ping"
+        assert set(ping.data) == {"type", "timestamp"}
+        assert abs(ping.data["timestamp"] - now_ms()) < 2000
+    assert 0.2 < elapsed < 1.5
+    # A data frame, not an SSE comment: the browser client only resets its timer on messages.
+    assert b'\ndata: {"type":"ping","timestamp":' in b"\n" + stream.raw
+    # Keepalives never touch the backend: no event was stored.
+    assert await realtime.channel("c").history() == []
+
+
+async def test_reconnect_frame_then_close_at_max_duration(
+    realtime: Realtime, serve: Serve, open_stream: Open
+) -> None:
+    server = await serve(handle(realtime, max_duration=0.3))
+    stream = await open_stream(server, "/?channel=c")
+    before = now_ms()
+    frames = await stream.until_end()
+    assert [f.data["type"] for f in frames] == ["connected", "reconnect"]
+    assert before - 1 <= frames[1].data["timestamp"] <= now_ms()
+
+
+async def test_no_reconnect_frame_without_max_duration(
+    realtime: Realtime, serve: Serve, open_stream: Open
+) -> None:
+    server = await serve(handle(realtime))
+    stream = await open_stream(server, "/?channel=c")
+    await stream.frames(1)
+    assert await stream.quiet(0.5) == []
+    assert not stream.ended
+
+
+async def test_shutdown_sends_reconnect_to_every_stream_and_refuses_new_ones(
+    realtime: Realtime, serve: Serve, open_stream: Open
+) -> None:
+    endpoint = handle(realtime)
+    server = await serve(endpoint)
+    streams = [await open_stream(server, f"/?channel=c{n}") for n in range(3)]
+    for stream in streams:
+        await stream.frames(1)
+    await realtime.channel("c0").emit("n", 1)
+    started = time.monotonic()
+    await endpoint.shutdown()
+    assert time.monotonic() - started < 1
+    for index, stream in enumerate(streams):
+        frames = await stream.until_end()
+        assert frames[-1].data["type"] == "reconnect"
+        assert len(frames) == (2 if index == 0 else 1)
+    refused = await open_stream(server, "/?channel=c")
+    assert refused.status == 503
+    assert "shutting down" in (await refused.json())["error"]
+    assert endpoint.stats().connections == 0
+    # With no stream left, uvicorn stops at once.
+    started = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - started < 1
+
+
+async def test_lifespan_shutdown_closes_streams(realtime: Realtime, serve: Serve, open_stream: Open) -> None:
+    endpoint = handle(realtime)
+    server = await serve(endpoint)
+    stream = await open_stream(server, "/?channel=c")
+    await stream.frames(1)
+    incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    lifespan = asyncio.create_task(endpoint({"type": "lifespan"}, incoming.get, send))
+    await incoming.put({"type": "lifespan.startup"})
+    await incoming.put({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(lifespan, 5)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    frames = await stream.until_end()
+    assert frames[-1].data["type"] == "reconnect"
+
+
+async def test_server_giving_up_on_graceful_shutdown_still_sends_reconnect(
+    realtime: Realtime, open_stream: Open
+) -> None:
+    # uvicorn --timeout-graceful-shutdown: the stream task is cancelled, and
+    # the client is still told to reconnect rather than just cut off.
+    server = await LiveServer(handle(realtime), timeout_graceful_shutdown=0.3).start()
+    stream = await open_stream(server, "/?channel=c")
+    await stream.frames(1)
+    stopping = asyncio.create_task(server.stop())
+    frames = await stream.until_end()
+    assert [f.data["type"] for f in frames] == ["reconnect"]
+    await asyncio.wait_for(stopping, 5)
+    assert realtime.backend.live_listener_count() == 0
+
+
+async def test_a_thousand_connections_leave_nothing_behind(realtime: Realtime, serve: Serve) -> None:
+    endpoint = handle(realtime)
+    server = await serve(endpoint, backlog=2048)
+    await asyncio.sleep(0.05)
+    baseline = endpoint.stats()
+    assert baseline.connections == 0
+
+    async def visit(n: int) -> RawStream:
+        stream = await RawStream.open(server.port, f"/?channel=room-{n % 10}&channel=user-{n}")
+        await stream.frames(2, timeout=30)
+        return stream
+
+    streams = await asyncio.gather(*(visit(n) for n in range(1000)))
+    during = endpoint.stats()
+    assert during.connections == 1000
+    assert during.subscriptions == 2000
+    assert during.backend_listeners == 2000
+    assert during.tasks > baseline.tasks + 3000  # request, disconnect watcher, one per channel
+    await realtime.channel("room-3").emit("n", 1)
+    await asyncio.gather(*(stream.close() for stream in streams))
+    await wait_until(lambda: endpoint.stats().connections == 0, timeout=20)
+    await asyncio.sleep(0.05)  # let uvicorn's own per-connection tasks finish too
+    after = endpoint.stats()
+    assert after.served == 1000
+    assert after.connections == 0
+    assert after.subscriptions == 0
+    assert after.backend_listeners == 0
+    assert after.tasks <= baseline.tasks
