@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-
 import redis
+
 from tests.support.redis_server import RedisServer
 from tidings.redis import RedisBackend
 

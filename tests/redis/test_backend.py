@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 import pytest
-
 import redis
+
 from tests.support.redis_server import RedisServer, free_port
 from tidings import BackendError, BackendUnavailableError, ClosedError, Realtime, Retention
 from tidings.redis import RedisBackend

@@ -16,8 +16,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
-
 import redis
+
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for_count, wait_until
 from tidings import BackendStatus, BackendUnavailableError, Message, Realtime

@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-
 import redis
+
 from tests.support.waiting import wait_for_count, wait_until
 from tidings import Message, Realtime, Retention
 from tidings.redis import RedisBackend

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import redis
+
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for_count, wait_until
 from tidings import BackendUnavailableError, Message, Realtime

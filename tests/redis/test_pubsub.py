@@ -8,8 +8,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 import pytest
-
 import redis
+
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for_count, wait_until
 from tidings import BackendStatus, Entry, LiveSubscription, Message, Realtime, Retention

@@ -1,0 +1,274 @@
+"""The typer application: every command's arguments and help, each delegating to its module."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ._errors import CliError
+from ._target import AppOption, RedisOption, TokenOption, UrlOption, resolve
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="tidings",
+    help="Typed realtime events: emit, tail and read history of channels; serve them to browsers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class LogLevel(enum.StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
+HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
+LogLevelOption = Annotated[LogLevel, typer.Option("--log-level", help="uvicorn's log level.")]
+ApiTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        envvar="TIDINGS_API_TOKEN",
+        metavar="TOKEN",
+        show_default=False,
+        help="Enable the JSON API (POST <path>/emit, GET <path>/history) for clients sending "
+        "'Authorization: Bearer TOKEN' (at least 16 characters).",
+    ),
+]
+
+
+@cli.command()
+def emit(
+    channel: Annotated[
+        str, typer.Argument(metavar="CHANNEL", help="Channel to emit to.", show_default=False)
+    ],
+    event: Annotated[
+        str,
+        typer.Argument(
+            metavar="EVENT",
+            help="Event name (e.g. chat.message), or '-' to read one "
+            '{"event": ..., "data": ...} object per line from stdin.',
+            show_default=False,
+        ),
+    ],
+    data: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[DATA]",
+            help="The event's data as JSON, or '-' to read one JSON value per line from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    redis: RedisOption = None,
+    app: AppOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Emit events to a channel and print their ids, one per line.
+
+    Everything is parsed (and, with --redis/--app, validated) before anything is
+    stored; events go out in atomic batches of up to 1000.
+    """
+    from ._emit import emit as do_emit
+    from ._emit import parse_items, print_ids
+
+    target = resolve(redis=redis, app=app, url=url, token=token)
+    items = parse_items(event, data, sys.stdin)
+    print_ids(_run(do_emit(target, channel, items)))
+
+
+@cli.command()
+def tail(
+    channels: Annotated[list[str], typer.Argument(metavar="CHANNEL...", help="Channels to follow.")],
+    event: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event", "-e", metavar="EVENT", help="Only this event (repeat for more).", show_default=False
+        ),
+    ] = None,
+    history: Annotated[
+        int | None,
+        typer.Option(
+            "--history", "-n", metavar="N", help="First replay the newest N stored events of each channel."
+        ),
+    ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", metavar="ID", help="First replay every event stored after this id."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option("--count", "-c", metavar="N", help="Exit after printing N events.")
+    ] = None,
+    as_json: JsonOption = False,
+    redis: RedisOption = None,
+    app: AppOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Print events of channels as they arrive, until Ctrl-C (or --count)."""
+    from ._output import Printer
+    from ._tail import TailOptions
+    from ._tail import tail as do_tail
+
+    target = resolve(redis=redis, app=app, url=url, token=token)
+    options = TailOptions(
+        tuple(dict.fromkeys(channels)), tuple(event) if event else None, history, after, count
+    )
+    printer = Printer(as_json=as_json)
+    _run(_until_signalled(do_tail(target, options, printer.message, printer.note)), quiet_interrupt=True)
+
+
+@cli.command()
+def history(
+    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel to read.", show_default=False)],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", metavar="N", help="At most N events (default and maximum: 1000)."),
+    ] = None,
+    start: Annotated[
+        int | None, typer.Option("--start", metavar="MS", help="Only events stored at or after this Unix ms.")
+    ] = None,
+    end: Annotated[
+        int | None, typer.Option("--end", metavar="MS", help="Only events stored at or before this Unix ms.")
+    ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option("--after", metavar="ID", help="The oldest events after this id (to page forward)."),
+    ] = None,
+    as_json: JsonOption = False,
+    redis: RedisOption = None,
+    app: AppOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Print a channel's stored events, oldest first.
+
+    Without --after: the newest N events between --start and --end. With --after:
+    the oldest N events after that id.
+    """
+    from ._history import history as do_history
+    from ._output import Printer
+
+    target = resolve(redis=redis, app=app, url=url, token=token)
+    options = {"limit": limit, "start": start, "end": end, "after": after}
+    messages = _run(do_history(target, channel, {k: v for k, v in options.items() if v is not None}))
+    Printer(as_json=as_json).messages(channel, messages)
+
+
+@cli.command()
+def serve(
+    app_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="APP", help="Your Realtime object as module:attribute, e.g. myapp.events:realtime."
+        ),
+    ],
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker processes (more than 1 needs a Redis backend).")
+    ] = 1,
+    path: Annotated[str, typer.Option("--path", help="Path of the SSE endpoint.")] = "/api/realtime",
+    api_token: ApiTokenOption = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Also serve the demo page at /.")] = False,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cors-origin",
+            metavar="ORIGIN",
+            help="Let pages of this origin read the stream ('*': any).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: LogLevelOption = LogLevel.warning,
+) -> None:
+    """Serve APP's channels to browsers over Server-Sent Events (uvicorn).
+
+    Browsers connect to <path>?channel=...; with --api-token, programs emit and
+    read history through <path>/emit and <path>/history. Ctrl-C or SIGTERM
+    sends every open stream a reconnect frame and exits.
+    """
+    from tidings.server._config import ServeConfig
+
+    from ._serve import serve as do_serve
+
+    config = ServeConfig(
+        app=app_path, demo=demo, path=path, api_token=api_token, cors_origins=tuple(cors_origin or ())
+    )
+
+    def banner(base: str) -> list[str]:
+        lines = [f"tidings: serving {app_path} at {base}{path}"]
+        if api_token:
+            lines.append(f"tidings: JSON API at {base}{path}/emit and {base}{path}/history (bearer token)")
+        if demo:
+            lines.append(f"tidings: demo page at {base}/")
+        lines.append("tidings: press Ctrl-C to stop")
+        return lines
+
+    code = do_serve(config, host=host, port=port, workers=workers, log_level=log_level.value, banner=banner)
+    raise typer.Exit(code)
+
+
+@cli.command()
+def demo(
+    host: HostOption = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8765,
+    redis: RedisOption = None,
+    api_token: ApiTokenOption = None,
+    log_level: LogLevelOption = LogLevel.warning,
+) -> None:
+    """Start a demo server and print its URL: a chat room, a background job, a live event log.
+
+    Open the URL in two browser tabs and chat between them. In memory unless --redis.
+    """
+    from tidings.server._config import ServeConfig
+
+    from ._serve import serve as do_serve
+
+    config = ServeConfig(demo=True, redis=redis, api_token=api_token)
+
+    def banner(base: str) -> list[str]:
+        lines = [f"tidings demo running at {base}/"]
+        if api_token:
+            lines.append(f"JSON API at {base}{config.path}/emit and {base}{config.path}/history")
+        lines.append("press Ctrl-C to stop")
+        return lines
+
+    code = do_serve(config, host=host, port=port, workers=1, log_level=log_level.value, banner=banner)
+    raise typer.Exit(code)
+
+
+def _run(coroutine: Coroutine[Any, Any, T], *, quiet_interrupt: bool = False) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except KeyboardInterrupt:
+        if quiet_interrupt:
+            raise typer.Exit(0) from None
+        raise CliError("interrupted", 130) from None
+
+
+async def _until_signalled(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine``; SIGTERM ends it quietly, like Ctrl-C."""
+    task = asyncio.ensure_future(coroutine)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)

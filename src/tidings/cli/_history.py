@@ -1,0 +1,32 @@
+"""``tidings history CHANNEL``: stored events, oldest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidings import Message
+
+from ._errors import require
+from ._target import Remote, Target, failure
+
+
+async def history(target: Target, channel: str, options: dict[str, Any]) -> list[Message]:
+    """``options``: ``limit``, ``start``, ``end``, ``after`` as ``Channel.history`` takes them."""
+    if isinstance(target, Remote):
+        require("httpx", "client", "--url")
+        from ._remote import ApiClient
+
+        client = ApiClient(target.url, target.require_token("reading history"))
+        try:
+            return await client.history(channel, options)
+        finally:
+            await client.aclose()
+
+    from tidings import TidingsError
+
+    realtime = target.realtime()
+    try:
+        async with realtime:
+            return await realtime.channel(channel).history(**options)
+    except TidingsError as exc:
+        raise failure(exc, target) from None

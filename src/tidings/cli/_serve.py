@@ -1,0 +1,76 @@
+"""``tidings serve APP`` and ``tidings demo``: build the app, bind the port, run uvicorn."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from tidings.server._config import ServeConfig, check_path
+
+from ._errors import CliError, require, usage
+
+
+def check_config(config: ServeConfig, workers: int) -> None:
+    """Everything that can be checked before the port is taken, as usage errors."""
+    from tidings import MemoryBackend
+    from tidings.server import AppLoadError, check_api_token, load_realtime
+
+    try:
+        check_path(config.path)
+        if config.api_token is not None:
+            check_api_token(config.api_token)
+    except ValueError as exc:
+        raise usage(str(exc)) from None
+    if workers < 1:
+        raise usage(f"--workers must be at least 1, got {workers}")
+    if config.app is not None:
+        try:
+            realtime = load_realtime(config.app, app_dir=config.app_dir)
+        except AppLoadError as exc:
+            raise usage(str(exc)) from None
+        if workers > 1 and isinstance(realtime.backend, MemoryBackend):
+            raise usage(
+                f"--workers {workers} needs a backend the workers share: {config.app} uses the "
+                "in-memory backend (build it with Realtime(redis=...), or run one worker)"
+            )
+    elif workers > 1 and config.redis is None:
+        raise usage(
+            f"--workers {workers} needs --redis: in-memory demo state cannot be shared between workers"
+        )
+
+
+def serve(
+    config: ServeConfig,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    banner: Callable[[str], list[str]],
+) -> int:
+    """Run until interrupted; ``banner(base_url)`` gives the lines printed once serving."""
+    require("uvicorn", "server", "serving")
+    from tidings import TidingsError
+    from tidings.server import AppLoadError, build_app
+    from tidings.server._run import ServerError, bind, run, url_of
+
+    check_config(config, workers)
+    try:
+        app = build_app(config) if workers == 1 else config
+    except AppLoadError as exc:
+        raise usage(str(exc)) from None
+    except (TidingsError, ValueError) as exc:
+        raise usage(str(exc)) from None
+    try:
+        sock = bind(host, port)
+    except ServerError as exc:
+        raise CliError(str(exc)) from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    base = url_of(sock, shown)
+
+    def ready() -> None:
+        sys.stdout.write("".join(line + "\n" for line in banner(base)))
+        sys.stdout.flush()
+
+    with sock:
+        return run(app, sock, workers=workers, log_level=log_level, on_ready=ready)

@@ -1,0 +1,169 @@
+"""The demo's routes: the page, its static files, and the few POSTs the page makes.
+
+Every POST turns into an ``emit`` on the demo ``Realtime``, so the event
+schema (``_schema.py``) is what accepts or refuses the page's input; a
+refusal is answered 422 with the schema's message and the offending fields,
+and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import html
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from tidings._exceptions import BackendError, InvalidDataError, InvalidInputError
+from tidings.server._http import HttpError, HttpRequest, HttpResponse, Router, json_response
+
+from ._jobs import Jobs, TooManyJobsError
+from ._schema import HISTORY_ON_JOIN, JobRequest, Room, job_channel, room_channel
+
+if TYPE_CHECKING:
+    from tidings._realtime import Realtime
+
+MAX_BODY = 64 * 1024
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+_ROOM = TypeAdapter(Room)
+_PATTERN_HINTS = {
+    "name": "use letters, digits, spaces and . ' - _ (starting with a letter or digit)",
+    "room": "use lowercase letters, digits and '-'",
+}
+
+
+class DemoSite:
+    """The demo page and routes for ``realtime`` (which must use ``DEMO_SCHEMA``).
+
+    ``stream_url`` is where the page opens its ``EventSource``.
+    """
+
+    def __init__(self, realtime: Realtime, *, stream_url: str) -> None:
+        self._realtime = realtime
+        self.jobs = Jobs(realtime)
+        self._files = _load_static()
+        self._index = self._files.pop("index.html").replace(
+            b"{{stream_url}}", html.escape(stream_url, quote=True).encode("utf-8")
+        )
+        router = self.router = Router()
+        router.add("/", "GET", self._page)
+        for name in self._files:
+            router.add(f"/static/{name}", "GET", self._static)
+        router.add("/demo/history", "GET", self._history)
+        router.add("/demo/join", "POST", self._join)
+        router.add("/demo/leave", "POST", self._leave)
+        router.add("/demo/chat", "POST", self._chat)
+        router.add("/demo/job", "POST", self._job)
+
+    async def aclose(self) -> None:
+        await self.jobs.aclose()
+
+    # -- pages ------------------------------------------------------------------------
+
+    async def _page(self, request: HttpRequest) -> HttpResponse:
+        return _file_response(self._index, ".html")
+
+    async def _static(self, request: HttpRequest) -> HttpResponse:
+        name = request.path.removeprefix("/static/")
+        return _file_response(self._files[name], name[name.rfind(".") :])
+
+    # -- chat -----------------------------------------------------------------------------
+
+    async def _history(self, request: HttpRequest) -> HttpResponse:
+        room = _room(request.param("room"))
+        messages = await _emitting(self._realtime.channel(room_channel(room)).history(limit=HISTORY_ON_JOIN))
+        # The page opens its stream after ``cursor``: what is stored from
+        # now on is replayed by the endpoint, so joining leaves no gap.
+        cursor = messages[-1].id if messages else "0-0"
+        return json_response(
+            200,
+            {"channel": room_channel(room), "messages": [m.to_dict() for m in messages], "cursor": cursor},
+        )
+
+    async def _join(self, request: HttpRequest) -> HttpResponse:
+        return await self._emit_in_room(request, "user.joined", ("name",))
+
+    async def _leave(self, request: HttpRequest) -> HttpResponse:
+        return await self._emit_in_room(request, "user.left", ("name",))
+
+    async def _chat(self, request: HttpRequest) -> HttpResponse:
+        return await self._emit_in_room(request, "chat.message", ("name", "text"))
+
+    async def _emit_in_room(self, request: HttpRequest, event: str, fields: tuple[str, ...]) -> HttpResponse:
+        body = await request.json(MAX_BODY)
+        if not isinstance(body, dict):
+            raise HttpError(400, "body must be a JSON object")
+        room = _room(body.get("room"))
+        # Missing fields stay missing: the schema says which one is required.
+        data = {name: body[name] for name in fields if name in body}
+        channel = self._realtime.channel(room_channel(room))
+        event_id = await _emitting(channel.emit(event, data))
+        return json_response(200, {"id": event_id, "channel": channel.name})
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def _job(self, request: HttpRequest) -> HttpResponse:
+        raw = await request.body(MAX_BODY)
+        try:
+            options = JobRequest.model_validate_json(raw or b"{}")
+        except ValidationError as exc:
+            raise _invalid("invalid job request", exc.errors(include_url=False)) from None
+        try:
+            job = await _emitting(self.jobs.start(options.seconds))
+        except TooManyJobsError as exc:
+            raise HttpError(429, str(exc)) from None
+        return json_response(200, {"job": job, "channel": job_channel(job)})
+
+
+async def _emitting(operation: Any) -> Any:
+    """Await an emit or a read, answering the page's mistakes with 422 and backend trouble with 503."""
+    try:
+        return await operation
+    except InvalidDataError as exc:
+        raise _invalid(str(exc), exc.errors) from None
+    except InvalidInputError as exc:
+        raise HttpError(422, str(exc)) from None
+    except BackendError as exc:
+        raise HttpError(503, f"the event backend failed: {exc}") from None
+
+
+def _room(value: object) -> str:
+    try:
+        return str(_ROOM.validate_python(value))
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("room",)} for error in exc.errors(include_url=False)]
+        raise _invalid("invalid room", errors) from None
+
+
+def _invalid(message: str, errors: Any) -> HttpError:
+    fields: dict[str, str] = {}
+    for error in errors:
+        loc = error.get("loc") or ()
+        field = str(loc[0]) if loc else "data"
+        text = str(error.get("msg", "invalid"))
+        if error.get("type") == "string_pattern_mismatch" and field in _PATTERN_HINTS:
+            text = _PATTERN_HINTS[field]
+        elif error.get("type") == "extra_forbidden":
+            text = "unexpected field"
+        fields.setdefault(field, text)
+    return HttpError(422, message, extra={"fields": fields})
+
+
+def _load_static() -> dict[str, bytes]:
+    folder = resources.files("tidings.demo") / "static"
+    return {entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()}
+
+
+def _file_response(body: bytes, suffix: str) -> HttpResponse:
+    headers = {
+        "content-type": _CONTENT_TYPES.get(suffix, "application/octet-stream"),
+        "cache-control": "no-cache",
+        "x-content-type-options": "nosniff",
+    }
+    return HttpResponse(200, body, headers)

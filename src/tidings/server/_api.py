@@ -1,0 +1,147 @@
+"""A small JSON API next to the SSE endpoint: emit and history over HTTP.
+
+For ``tidings emit --url`` / ``tidings history --url`` and any program that
+cannot reach the backend itself. Every request needs ``Authorization:
+Bearer <token>``; the token is compared in constant time. Relative to the
+endpoint path ``<base>``::
+
+    POST <base>/emit     {"channel": C, "event": E, "data": D}
+                         {"channel": C, "events": [{"event": E, "data": D}, ...]}
+                         -> 200 {"ids": [...]}          (a batch is atomic)
+    GET  <base>/history  ?channel=C[&limit=N][&start=MS][&end=MS][&after=ID]
+                         -> 200 {"messages": [{"id", "event", "channel", "data"}, ...]}
+
+Errors are ``{"error": "<one line>", "type": "<tidings error class>"}`` with
+401 (token), 400 (malformed request), 413 (body too large), 422 (rejected
+by the schema or the limits: nothing was stored), 503 (backend failure).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tidings._exceptions import BackendError, CursorExpiredError, InvalidInputError, TidingsError
+
+from ._http import HttpError, HttpRequest, HttpResponse, Router, json_response
+
+if TYPE_CHECKING:
+    from tidings._message import Message
+    from tidings._realtime import Realtime
+
+T = TypeVar("T")
+
+MIN_TOKEN_LENGTH = 16
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+def check_api_token(token: str) -> str:
+    """Refuse tokens too short to be secret; the message says how to make one."""
+    if len(token) < MIN_TOKEN_LENGTH or token != token.strip():
+        raise ValueError(
+            f"the API token must be at least {MIN_TOKEN_LENGTH} characters without surrounding "
+            "spaces (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
+
+
+class JsonApi:
+    """The ``/emit`` and ``/history`` routes under ``base`` for ``realtime``."""
+
+    def __init__(
+        self, realtime: Realtime, *, token: str, base: str = "", max_body_bytes: int = DEFAULT_MAX_BODY
+    ) -> None:
+        self._realtime = realtime
+        self._token = check_api_token(token).encode("utf-8")
+        self._max_body = max_body_bytes
+        self.router = Router()
+        self.router.add(f"{base}/emit", "POST", self._emit)
+        self.router.add(f"{base}/history", "GET", self._history)
+
+    def _authorize(self, request: HttpRequest) -> None:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials:
+            raise HttpError(
+                401,
+                "missing API token: send 'Authorization: Bearer <token>'",
+                headers={"www-authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
+            raise HttpError(401, "invalid API token", headers={"www-authenticate": "Bearer"})
+
+    async def _emit(self, request: HttpRequest) -> HttpResponse:
+        self._authorize(request)
+        body = await request.json(self._max_body)
+        if not isinstance(body, dict):
+            raise HttpError(400, "body must be a JSON object with channel and event/data or events")
+        channel = _field(body, "channel", str)
+        items = _batch(body["events"]) if "events" in body else [(_field(body, "event", str), _data(body))]
+        ids = await _checked(_emit_many(self._realtime, channel, items))
+        return json_response(200, {"ids": ids})
+
+    async def _history(self, request: HttpRequest) -> HttpResponse:
+        self._authorize(request)
+        channel = request.param("channel")
+        if not channel:
+            raise HttpError(400, "missing query parameter 'channel'")
+        options: dict[str, Any] = {}
+        for name in ("limit", "start", "end"):
+            value = request.param(name)
+            if value is not None:
+                if not value.lstrip("-").isdigit():
+                    raise HttpError(400, f"{name}: must be an integer, got {value!r}")
+                options[name] = int(value)
+        after = request.param("after")
+        if after is not None:
+            options["after"] = after
+        messages = await _checked(_read_history(self._realtime, channel, options))
+        return json_response(200, {"messages": [message.to_dict() for message in messages]})
+
+
+async def _emit_many(realtime: Realtime, channel: str, items: list[tuple[str, Any]]) -> list[str]:
+    return await realtime.channel(channel).emit_many(items)
+
+
+async def _read_history(realtime: Realtime, channel: str, options: dict[str, Any]) -> list[Message]:
+    return await realtime.channel(channel).history(**options)
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
+    if name not in body:
+        raise HttpError(400, f"missing field {name!r}")
+    value = body[name]
+    if not isinstance(value, kind):
+        raise HttpError(400, f"field {name!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _data(body: dict[str, Any]) -> Any:
+    if "data" not in body:
+        raise HttpError(400, "missing field 'data' (use null for no data)")
+    return body["data"]
+
+
+def _batch(events: Any) -> list[tuple[str, Any]]:
+    if not isinstance(events, list) or not events:
+        raise HttpError(400, 'field \'events\' must be a non-empty list of {"event": .., "data": ..}')
+    items = []
+    for index, item in enumerate(events):
+        if not isinstance(item, dict) or not isinstance(item.get("event"), str) or "data" not in item:
+            raise HttpError(400, f"events[{index}] must be an object with a string 'event' and a 'data'")
+        items.append((item["event"], item["data"]))
+    return items
+
+
+async def _checked(operation: Awaitable[T]) -> T:
+    """Await ``operation``, turning tidings errors into HTTP errors with the same one-line message."""
+    try:
+        return await operation
+    except TidingsError as exc:
+        if isinstance(exc, InvalidInputError | CursorExpiredError):
+            status = 422
+        elif isinstance(exc, BackendError):
+            status = 503
+        else:
+            status = 500
+        raise HttpError(status, str(exc), extra={"type": type(exc).__name__}) from None

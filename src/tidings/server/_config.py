@@ -1,0 +1,46 @@
+"""What ``tidings serve`` / ``tidings demo`` run, in a form that crosses into worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+CONFIG_ENV = "TIDINGS_SERVE_CONFIG"
+DEFAULT_PATH = "/api/realtime"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """``app`` (``module:attr`` of a ``Realtime``) or ``demo=True`` without it for ``tidings demo``.
+
+    path: where the SSE endpoint is served; the JSON API sits under it.
+    api_token: enables the JSON API (``<path>/emit``, ``<path>/history``).
+    demo: also serve the demo page (``/``) and its routes.
+    redis: the backend of the demo's own ``Realtime`` when there is no ``app``.
+    app_dir: the directory ``app`` is imported from (workers start elsewhere).
+    """
+
+    app: str | None = None
+    demo: bool = False
+    redis: str | None = None
+    path: str = DEFAULT_PATH
+    api_token: str | None = None
+    cors_origins: tuple[str, ...] = field(default_factory=tuple)
+    app_dir: str = field(default_factory=os.getcwd)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeConfig:
+        values = json.loads(text)
+        values["cors_origins"] = tuple(values.get("cors_origins", ()))
+        return cls(**values)
+
+
+def check_path(path: str) -> str:
+    """An endpoint path: starts with '/', is not '/' itself, has no trailing '/' or query."""
+    if not path.startswith("/") or path == "/" or path.endswith("/") or "?" in path or "#" in path:
+        raise ValueError(f"--path must look like /api/realtime (no trailing '/', no query), got {path!r}")
+    return path

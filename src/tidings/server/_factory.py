@@ -1,0 +1,62 @@
+"""Building the server's ASGI app from a ``ServeConfig`` (in the server process or a worker)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from tidings._exceptions import TidingsError
+from tidings.asgi import handle
+
+from ._api import JsonApi
+from ._app import ServerApp, StartupError
+from ._config import CONFIG_ENV, ServeConfig
+from ._loader import load_realtime
+
+if TYPE_CHECKING:
+    from tidings._realtime import Realtime
+
+DEMO_STREAM_PATH = "/demo/stream"
+_PROBE_CHANNEL = "tidings-startup-probe"
+
+
+def build_app(config: ServeConfig) -> ServerApp:
+    """The app for ``config``: the SSE endpoint, the JSON API if a token is set, the demo if asked."""
+    from tidings.demo import DemoSite, demo_realtime
+
+    app = ServerApp()
+    if config.app is None:
+        realtime = demo_realtime(redis=config.redis)
+    else:
+        realtime = load_realtime(config.app, app_dir=config.app_dir)
+    app.on_startup(lambda: _probe(realtime))
+    app.on_shutdown(realtime.aclose)
+    app.add_stream(config.path, handle(realtime, cors_origins=list(config.cors_origins) or None))
+    if config.api_token is not None:
+        app.add_router(JsonApi(realtime, token=config.api_token, base=config.path).router)
+    if config.demo:
+        if config.app is None:
+            site = DemoSite(realtime, stream_url=config.path)
+        else:
+            # The demo's events are not in the app's schema: they get their
+            # own Realtime over the same backend, and their own endpoint.
+            demo = demo_realtime(backend=realtime.backend)
+            app.on_shutdown(demo.aclose)
+            app.add_stream(DEMO_STREAM_PATH, handle(demo))
+            site = DemoSite(demo, stream_url=DEMO_STREAM_PATH)
+        app.add_router(site.router)
+        app.on_shutdown(site.aclose)
+    return app
+
+
+def app_from_environment() -> ServerApp:
+    """uvicorn's app factory in worker processes."""
+    return build_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
+
+
+async def _probe(realtime: Realtime) -> None:
+    """One history read, so an unreachable backend stops startup with a clear line."""
+    try:
+        await realtime.channel(_PROBE_CHANNEL).history(limit=1)
+    except TidingsError as exc:
+        raise StartupError(f"cannot reach the event backend: {exc}") from None

@@ -1,0 +1,319 @@
+"""``tidings serve APP`` as a real process, and the CLI talking to it over HTTP."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from collections.abc import Iterator
+
+import httpx
+import orjson
+import pytest
+
+from tests.support.redis_server import free_port
+
+from .conftest import TOKEN
+from .processes import TidingsProcess, assert_one_line_error, cli_env, run_cli
+from .stored import emit, stored
+
+APP = "tests.cli.sample_app:realtime"
+
+
+@pytest.fixture
+def server(redis_url: str) -> Iterator[TidingsProcess]:
+    process = TidingsProcess(
+        "serve", APP, "--port", "0", "--api-token", TOKEN, env=cli_env(SAMPLE_REDIS_URL=redis_url)
+    ).start()
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, process.errors
+
+
+def endpoint(server: TidingsProcess) -> str:
+    return f"{server.base}/api/realtime"
+
+
+def test_banner_names_the_endpoint_and_the_api(server: TidingsProcess) -> None:
+    out = "".join(server.stdout)
+    assert f"serving {APP} at {server.base}/api/realtime" in out
+    assert f"JSON API at {server.base}/api/realtime/emit and {server.base}/api/realtime/history" in out
+
+
+# -- the CLI over --url ----------------------------------------------------------------------
+
+
+async def test_emit_and_history_over_url(server: TidingsProcess, redis_url: str) -> None:
+    url = endpoint(server)
+    one = run_cli("emit", "--url", url, "--token", TOKEN, "notes", "note.added", '{"text": "a"}')
+    assert one.returncode == 0, one.stderr
+    bulk = run_cli("emit", "--url", url, "notes", "note.added", "-", stdin='{"text": "b"}\n{"text": "c"}\n',
+                   env=cli_env(TIDINGS_API_TOKEN=TOKEN))  # fmt: skip
+    assert bulk.returncode == 0, bulk.stderr
+    ids = one.stdout.split() + bulk.stdout.split()
+    assert [m["id"] for m in await stored(redis_url, "notes")] == ids
+
+    history = run_cli("history", "--url", url, "--token", TOKEN, "notes", "--limit", "2", "--json")
+    assert history.returncode == 0, history.stderr
+    assert [orjson.loads(line) for line in history.stdout.splitlines()] == [
+        {"id": ids[1], "event": "note.added", "channel": "notes", "data": {"text": "b"}},
+        {"id": ids[2], "event": "note.added", "channel": "notes", "data": {"text": "c"}},
+    ]
+
+
+async def test_schema_violations_over_url_are_exit_2_and_store_nothing(
+    server: TidingsProcess, redis_url: str
+) -> None:
+    url = endpoint(server)
+    unknown = run_cli("emit", "--url", url, "--token", TOKEN, "notes", "note.gone", "{}")
+    assert_one_line_error(unknown, 2, "unknown event 'note.gone'")
+    invalid = run_cli("emit", "--url", url, "--token", TOKEN, "notes", "note.added", '{"text": ""}')
+    assert_one_line_error(invalid, 2, "invalid data for event 'note.added'", "field 'text'")
+    assert await stored(redis_url, "notes") == []
+
+
+def test_token_and_url_mistakes(server: TidingsProcess) -> None:
+    url = endpoint(server)
+    wrong = run_cli("emit", "--url", url, "--token", "x" * 20, "notes", "note.added", '{"text": "a"}')
+    assert_one_line_error(wrong, 2, "the server refused the API token: invalid API token")
+    missing = run_cli("history", "--url", url, "notes")
+    assert_one_line_error(missing, 2, "needs the server's API token")
+    not_found = run_cli("history", "--url", f"{server.base}/elsewhere", "--token", TOKEN, "notes")
+    assert_one_line_error(not_found, 1, "not found (404)")
+
+
+def test_unreachable_server_is_exit_1() -> None:
+    url = f"http://127.0.0.1:{free_port()}/api/realtime"
+    for args in (
+        ["emit", "--token", TOKEN, "c", "e", "1"],
+        ["history", "--token", TOKEN, "c"],
+        ["tail", "c"],
+    ):
+        assert_one_line_error(run_cli(args[0], "--url", url, *args[1:]), 1, "cannot reach the server")
+
+
+async def test_tail_over_url_after_an_id(server: TidingsProcess, redis_url: str) -> None:
+    (marker,) = await emit(redis_url, "notes", ("note.added", {"text": "marker"}))
+    tail = TidingsProcess(
+        "tail", "--url", endpoint(server), "notes", "--after", marker, "--json", "--count", "2"
+    )
+    tail.start(wait_for_url=False)
+    try:
+        await emit(redis_url, "notes", ("note.added", {"text": "one"}), ("counter.tick", 2))
+        lines = tail.wait_lines(2)
+        assert tail.wait() == 0, tail.errors
+    finally:
+        tail.stop()
+    assert [orjson.loads(line)["data"] for line in lines] == [{"text": "one"}, 2]
+
+
+async def test_tail_over_url_with_history_leaves_no_gap(server: TidingsProcess, redis_url: str) -> None:
+    await emit(redis_url, "notes", *[("counter.tick", i) for i in range(4)])
+    tail = TidingsProcess("tail", "--url", endpoint(server), "--token", TOKEN, "notes", "--history", "2",
+                          "--json", "--count", "4")  # fmt: skip
+    tail.start(wait_for_url=False)
+    try:
+        tail.wait_lines(2)  # the history part; the stream may not be open yet
+        await emit(redis_url, "notes", ("counter.tick", 4), ("counter.tick", 5))
+        lines = tail.wait_lines(4)
+        assert tail.wait() == 0, tail.errors
+    finally:
+        tail.stop()
+    assert [orjson.loads(line)["data"] for line in lines] == [2, 3, 4, 5]
+
+
+# -- the JSON API itself -----------------------------------------------------------------------
+
+
+async def test_json_api_contract(server: TidingsProcess, redis_url: str) -> None:
+    base = endpoint(server)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        missing = await http.post(f"{base}/emit", json={"channel": "c", "event": "counter.tick", "data": 1})
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = await http.get(
+            f"{base}/history", params={"channel": "c"}, headers={"authorization": "Bearer no"}
+        )
+        assert (wrong.status_code, wrong.json()) == (401, {"error": "invalid API token"})
+
+        one = await http.post(
+            f"{base}/emit", headers=auth, json={"channel": "c", "event": "counter.tick", "data": 1}
+        )
+        assert one.status_code == 200
+        (first,) = one.json()["ids"]
+        batch = await http.post(
+            f"{base}/emit",
+            headers=auth,
+            json={
+                "channel": "c",
+                "events": [{"event": "counter.tick", "data": 2}, {"event": "counter.tick", "data": 3}],
+            },
+        )
+        assert batch.status_code == 200
+        assert len(batch.json()["ids"]) == 2
+
+        atomic = await http.post(
+            f"{base}/emit",
+            headers=auth,
+            json={
+                "channel": "c",
+                "events": [{"event": "counter.tick", "data": 4}, {"event": "counter.tick", "data": "x"}],
+            },
+        )
+        assert atomic.status_code == 422
+        assert atomic.json()["type"] == "InvalidDataError"
+        assert "counter.tick" in atomic.json()["error"]
+
+        unknown = await http.post(
+            f"{base}/emit", headers=auth, json={"channel": "c", "event": "nope", "data": 1}
+        )
+        assert (unknown.status_code, unknown.json()["type"]) == (422, "UnknownEventError")
+        bad_channel = await http.post(
+            f"{base}/emit", headers=auth, json={"channel": "a b", "event": "x", "data": 1}
+        )
+        assert (bad_channel.status_code, bad_channel.json()["type"]) == (422, "InvalidChannelError")
+        not_json = await http.post(f"{base}/emit", headers=auth, content=b"{nope")
+        assert not_json.status_code == 400
+        assert "not valid JSON" in not_json.json()["error"]
+        no_data = await http.post(
+            f"{base}/emit", headers=auth, json={"channel": "c", "event": "counter.tick"}
+        )
+        assert (no_data.status_code, no_data.json()) == (
+            400,
+            {"error": "missing field 'data' (use null for no data)"},
+        )
+        too_big = await http.post(f"{base}/emit", headers=auth, content=b" " * (9 * 1024 * 1024))
+        assert too_big.status_code == 413
+
+        wrong_method = await http.get(f"{base}/emit", headers=auth)
+        assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
+        assert (await http.get(f"{server.base}/nowhere")).status_code == 404
+
+        history = await http.get(f"{base}/history", headers=auth, params={"channel": "c", "after": first})
+        assert history.status_code == 200
+        assert [m["data"] for m in history.json()["messages"]] == [2, 3]
+        bad_after = await http.get(f"{base}/history", headers=auth, params={"channel": "c", "after": "zz"})
+        assert (bad_after.status_code, bad_after.json()["type"]) == (422, "InvalidArgumentError")
+        no_channel = await http.get(f"{base}/history", headers=auth)
+        assert no_channel.status_code == 400
+    assert [m["data"] for m in await stored(redis_url, "c")] == [1, 2, 3]
+
+
+# -- shutdown --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_shutdown_sends_open_streams_a_reconnect_frame_and_exits_promptly(
+    redis_url: str, sig: signal.Signals
+) -> None:
+    server = TidingsProcess("serve", APP, "--port", "0", env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=10) as http,
+            http.stream("GET", f"{server.base}/api/realtime", params={"channel": "notes"}) as stream,
+        ):
+            assert stream.status_code == 200
+            chunks = stream.aiter_text()
+            assert '"type":"connected"' in await anext(chunks)
+            began = time.monotonic()
+            server.send(sig)
+            rest = "".join([chunk async for chunk in chunks])
+        assert '"type":"reconnect"' in rest
+        assert server.wait(timeout=10) == 0
+        assert time.monotonic() - began < 5
+        assert "Traceback" not in server.errors
+    finally:
+        server.stop()
+
+
+# -- startup mistakes ----------------------------------------------------------------------------------
+
+
+def test_port_in_use_is_one_line_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", APP, "--port", str(port))
+        assert_one_line_error(result, 1, f"port {port} on 127.0.0.1 is already in use")
+        demo = run_cli("demo", "--port", str(port))
+        assert_one_line_error(demo, 1, "already in use", "--port")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["tests.cli.sample_app:nothing"], "has no attribute 'nothing'"),
+        (["tests.cli.broken_app:realtime"], "the configuration file is missing"),
+        (["nonsense"], "APP must look like 'module:attribute'"),
+        ([APP, "--workers", "2"], "--workers 2 needs a backend the workers share"),
+        ([APP, "--path", "api/"], "--path must look like /api/realtime"),
+        ([APP, "--api-token", "short"], "at least 16 characters"),
+        ([APP, "--cors-origin", "example.com"], "is not an origin"),
+    ],
+)
+def test_serve_mistakes_are_one_line_exit_2(args: list[str], fragment: str) -> None:
+    assert_one_line_error(run_cli("serve", *args, "--port", "0"), 2, fragment)
+
+
+def test_unreachable_backend_stops_startup_with_one_line() -> None:
+    result = run_cli("serve", APP, "--port", "0", env=cli_env(SAMPLE_REDIS_URL="redis://127.0.0.1:1/0"))
+    assert_one_line_error(result, 1, "cannot reach the event backend")
+    assert result.stdout == ""
+
+
+async def test_workers_share_redis(redis_url: str) -> None:
+    server = TidingsProcess("serve", APP, "--port", "0", "--workers", "2", "--api-token", TOKEN,
+                            env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()  # fmt: skip
+    try:
+        url = endpoint(server)
+        results = [
+            run_cli("emit", "--url", url, "--token", TOKEN, "w", "counter.tick", str(i)) for i in range(4)
+        ]
+        assert all(result.returncode == 0 for result in results), [r.stderr for r in results]
+        assert [m["data"] for m in await stored(redis_url, "w")] == [0, 1, 2, 3]
+    finally:
+        assert server.stop(timeout=20) == 0, server.errors
+
+
+async def test_serve_with_demo_mounts_the_page_and_its_stream(server: TidingsProcess, redis_url: str) -> None:
+    demo = TidingsProcess(
+        "serve", APP, "--port", "0", "--demo", env=cli_env(SAMPLE_REDIS_URL=redis_url)
+    ).start()
+    try:
+        assert any("demo page at" in line for line in demo.stdout)
+        async with httpx.AsyncClient(timeout=10) as http:
+            page = await http.get(f"{demo.base}/")
+            assert page.status_code == 200
+            assert 'data-stream-url="/demo/stream"' in page.text
+            joined = await http.post(f"{demo.base}/demo/join", json={"room": "lobby", "name": "Ada"})
+            assert joined.status_code == 200
+            async with http.stream(
+                "GET",
+                f"{demo.base}/demo/stream",
+                params={"channel": "demo-room-lobby", "last_ack_demo-room-lobby": "0"},
+            ) as stream:
+                text = ""
+                async for chunk in stream.aiter_text():
+                    text += chunk
+                    if "user.joined" in text:
+                        break
+        assert '"data":{"name":"Ada"}' in text
+    finally:
+        assert demo.stop() == 0, demo.errors
+
+
+@pytest.mark.parametrize("command", ["emit", "tail", "history", "serve", "demo"])
+def test_every_command_has_help(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: tidings {command}" in result.stdout
+
+
+def test_no_command_prints_help_and_unknown_command_is_exit_2() -> None:
+    bare = run_cli()
+    assert bare.returncode == 0
+    assert "Usage: tidings" in bare.stdout
+    assert_one_line_error(run_cli("frobnicate"), 2, "No such command")

@@ -1,0 +1,53 @@
+"""``tidings demo`` as a real process, and headless Chromium (Debian's /usr/bin/chromium) to drive it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, async_playwright
+
+from tests.cli.processes import TidingsProcess
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HAVE_CHROMIUM = Path(CHROMIUM).exists()
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[TidingsProcess]:
+    """One in-memory demo server for the module; each test uses rooms of its own."""
+    process = TidingsProcess("demo", "--port", "0").start()
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, process.errors
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    if not HAVE_CHROMIUM:
+        pytest.fail("chromium is missing: apt-get install chromium")
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 860},
+        )
+        context.set_default_timeout(20_000)
+        try:
+            yield context
+        finally:
+            await context.close()
