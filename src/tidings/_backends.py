@@ -11,10 +11,12 @@ if TYPE_CHECKING:
     from ._backend import Backend
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster", "valkey+cluster", "valkeys+cluster")
 
 
 def backend_from_url(url: str) -> Backend:
-    """``memory://`` or a Redis URL (``redis://``, ``rediss://``, ``unix://``)."""
+    """``memory://``, a Redis URL (``redis://``, ``rediss://``, ``unix://``) or a
+    Redis Cluster URL (``redis+cluster://host:port,host:port``)."""
     if not isinstance(url, str) or "://" not in url:
         raise InvalidArgumentError("redis", f"must be a URL such as redis://localhost:6379/0, got {url!r}")
     scheme = urlsplit(url).scheme.lower()
@@ -22,14 +24,17 @@ def backend_from_url(url: str) -> Backend:
         from ._memory import MemoryBackend
 
         return MemoryBackend()
-    if scheme in REDIS_SCHEMES or scheme.startswith("redis+"):
+    if scheme in REDIS_SCHEMES or scheme.startswith(("redis+", "rediss+", "valkey+", "valkeys+")):
         try:
-            from .redis import RedisBackend
+            from .redis import RedisBackend, RedisClusterBackend
         except ImportError as exc:
             raise UsageError(
                 f"the Redis backend needs the redis extra: pip install 'tidings[redis]' ({exc})"
             ) from None
+        if scheme in CLUSTER_SCHEMES:
+            return RedisClusterBackend.from_url(url)
         return RedisBackend.from_url(url)
     raise InvalidArgumentError(
-        "redis", f"unsupported URL scheme {scheme!r}; use redis://, rediss://, unix:// or memory://"
+        "redis",
+        f"unsupported URL scheme {scheme!r}; use redis://, rediss://, unix://, redis+cluster:// or memory://",
     )

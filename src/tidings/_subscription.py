@@ -11,13 +11,18 @@ buffer is merged in by id. Ids at or below the last accepted one are dropped,
 so nothing is delivered twice; history covers everything the live feed missed,
 so nothing is skipped. If history was trimmed past that point, the consumer
 is told with ``EventsLostError`` -- never silently.
+
+A consumer either awaits ``next_entry()``, or -- to serve many feeds from one
+task, like the SSE endpoint -- registers a waker (``set_waker``), called
+synchronously whenever the feed may have something for it, and then takes
+everything at once with ``pull()``. A feed allocates little until it is used:
+an idle subscriber holds two empty lists and no event object.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ._backend import Backend, BackendStatus, Entry, LiveSubscription
 from ._exceptions import BackendError, ClosedError, CursorExpiredError, EventsLostError
@@ -25,10 +30,39 @@ from ._ids import MAX_PART, IdKey, format_id, parse_id
 
 _MIN_RETRY_DELAY = 0.05
 _MAX_RETRY_DELAY = 2.0
+# ``next_entry`` hands entries out by index; the consumed prefix is dropped
+# once it is this long (or as soon as the queue is empty).
+_COMPACT_AFTER = 256
 
 
 class Feed:
     """The merge of history and live entries for one subscriber, in id order."""
+
+    __slots__ = (
+        "_backend",
+        "_buffer",
+        "_buffer_overflowed",
+        "_capacity",
+        "_catching_up",
+        "_channel",
+        "_closed",
+        "_epoch",
+        "_events",
+        "_head",
+        "_last",
+        "_live",
+        "_needs_catch_up",
+        "_page_size",
+        "_problems",
+        "_queue",
+        "_replay_page_size",
+        "_retry_delay",
+        "_taken",
+        "_waiter",
+        "_waker",
+        "status",
+        "status_error",
+    )
 
     def __init__(
         self,
@@ -47,8 +81,10 @@ class Feed:
         # the initial replay is returned whole, so it reads full pages.
         self._page_size = min(page_size, capacity)
         self._replay_page_size = page_size
-        self._queue: deque[Entry] = deque()
-        self._problems: deque[BaseException] = deque()
+        # Lists, not deques: an empty deque costs ~760 bytes, a list 56.
+        self._queue: list[Entry] = []
+        self._taken = 0  # entries at the front of _queue already handed out
+        self._problems: list[BaseException] = []
         self._buffer: list[Entry] = []
         self._buffer_overflowed = False
         self._catching_up = True  # until the initial replay decides otherwise
@@ -56,7 +92,9 @@ class Feed:
         self._epoch = 0
         self._last: IdKey = (0, 0)
         self._head: IdKey = (0, 0)
-        self._wakeup = asyncio.Event()
+        # A bare future, made only while a consumer waits in next_entry.
+        self._waiter: asyncio.Future[None] | None = None
+        self._waker: Callable[[], None] | None = None
         self._live: LiveSubscription | None = None
         self._closed = False
         self._retry_delay = _MIN_RETRY_DELAY
@@ -127,7 +165,7 @@ class Feed:
             self._buffer.extend(entries)
             return
         self._accept(entries)
-        self._wakeup.set()
+        self._wake()
 
     def on_reset(self) -> None:
         if not self._closed:
@@ -138,7 +176,7 @@ class Feed:
         self.status_error = error
         if status is BackendStatus.DISCONNECTED and error is not None:
             self._problems.append(error)
-            self._wakeup.set()
+            self._wake()
 
     # -- consumer side ------------------------------------------------------------
 
@@ -146,30 +184,80 @@ class Feed:
         """The next entry to deliver, a problem to report, or None once closed."""
         while True:
             if self._problems:
-                return self._problems.popleft()
-            if self._queue:
-                return self._queue.popleft()
+                return self._problems.pop(0)
+            queue = self._queue
+            taken = self._taken
+            if taken < len(queue):
+                entry = queue[taken]
+                taken += 1
+                if taken == len(queue):
+                    queue.clear()
+                    taken = 0
+                elif taken >= _COMPACT_AFTER:
+                    del queue[:taken]
+                    taken = 0
+                self._taken = taken
+                return entry
             if self._closed:
                 return None
             if self._needs_catch_up:
                 await self._catch_up()
                 continue
-            self._wakeup.clear()
-            await self._wakeup.wait()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def drain_ready(self) -> list[Entry]:
         """Every entry already queued, without waiting (for consumers that batch writes)."""
-        ready = list(self._queue)
-        self._queue.clear()
+        ready = self._queue
+        if self._taken:
+            ready = ready[self._taken :]
+            self._queue.clear()
+            self._taken = 0
+        else:
+            self._queue = []
         return ready
+
+    def set_waker(self, waker: Callable[[], None] | None) -> None:
+        """Call ``waker()`` (synchronously, from the backend's delivery) whenever
+        ``has_work`` may have become true; it must not block. None removes it."""
+        self._waker = waker
+
+    @property
+    def has_work(self) -> bool:
+        """Whether ``pull()`` has something to return or a catch-up read to run."""
+        return bool(self._problems or self._taken < len(self._queue) or self._needs_catch_up or self._closed)
+
+    async def pull(self) -> list[Entry] | BaseException | None:
+        """Without waiting for live entries: a problem to report, every queued entry
+        (maybe none), or None once closed.
+
+        When nothing is queued and history must be read (catch-up), reads one
+        page first; ``has_work`` tells whether more remains.
+        """
+        if self._problems:
+            return self._problems.pop(0)
+        if self._taken < len(self._queue):
+            return self.drain_ready()
+        if self._closed:
+            return None
+        if self._needs_catch_up:
+            await self._catch_up()
+            if self._problems:
+                return self._problems.pop(0)
+            return self.drain_ready()
+        return []
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._queue.clear()
+        self._taken = 0
         self._buffer.clear()
-        self._wakeup.set()
+        self._wake()
         if self._live is not None:
             await self._live.close()
 
@@ -193,18 +281,38 @@ class Feed:
 
     # -- internals ------------------------------------------------------------------
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self._waker is not None:
+            self._waker()
+
     def _accept(self, entries: Sequence[Entry]) -> None:
+        queue = self._queue
+        if (
+            self._events is None
+            and entries
+            and entries[0].key > self._last
+            and len(queue) - self._taken + len(entries) <= self._capacity
+        ):
+            # The common live case: all new, all wanted, room for all. Entries
+            # come in increasing id order (backend contract), so the checks of
+            # the loop below hold for every one of them.
+            queue.extend(entries)
+            self._last = entries[-1].key
+            return
         for entry in entries:
             if entry.key <= self._last:
                 continue
             if self._events is not None and entry.event not in self._events:
                 self._last = entry.key
                 continue
-            if len(self._queue) >= self._capacity:
+            if len(queue) - self._taken >= self._capacity:
                 # Slow consumer: stop queueing and let history fill the gap later.
                 self._begin_catch_up()
                 return
-            self._queue.append(entry)
+            queue.append(entry)
             self._last = entry.key
 
     def _begin_catch_up(self) -> None:
@@ -213,13 +321,13 @@ class Feed:
         self._buffer_overflowed = False
         self._needs_catch_up = True
         self._epoch += 1
-        self._wakeup.set()
+        self._wake()
 
     def _go_live(self) -> None:
         self._catching_up = False
         buffered, self._buffer = self._buffer, []
         self._accept(buffered)
-        self._wakeup.set()
+        self._wake()
 
     async def _catch_up(self) -> None:
         self._needs_catch_up = False
@@ -275,7 +383,7 @@ class Feed:
             self._buffer.clear()
             self._buffer_overflowed = False
             self._needs_catch_up = True
-            self._wakeup.set()
+            self._wake()
             return
         self._go_live()
 

@@ -134,7 +134,8 @@ async def test_a_thousand_connections_leave_nothing_behind(realtime: Realtime, s
     assert during.connections == 1000
     assert during.subscriptions == 2000
     assert during.backend_listeners == 2000
-    assert during.tasks > baseline.tasks + 3000  # request, disconnect watcher, one per channel
+    # The request and the disconnect watcher; no task per channel.
+    assert baseline.tasks + 2000 <= during.tasks < baseline.tasks + 2500
     await realtime.channel("room-3").emit("n", 1)
     await asyncio.gather(*(stream.close() for stream in streams))
     await wait_until(lambda: endpoint.stats().connections == 0, timeout=20)

@@ -15,7 +15,7 @@ import pytest
 
 from tidings import Backend, MemoryBackend, Realtime
 
-BACKEND_KINDS = ["memory", "redis"]
+BACKEND_KINDS = ["memory", "redis", "cluster"]
 
 MakeBackend = Callable[..., Awaitable[Backend]]
 MakeRealtime = Callable[..., Awaitable[Realtime]]
@@ -45,6 +45,11 @@ async def make_backend(backend_kind: str, request: pytest.FixtureRequest) -> Asy
 
             server = request.getfixturevalue("redis_server")
             backend = RedisBackend(server.url, prefix=prefix, **options)
+        elif backend_kind == "cluster":
+            from tidings.redis import RedisClusterBackend
+
+            cluster = request.getfixturevalue("redis_cluster")
+            backend = RedisClusterBackend(cluster.url, prefix=prefix, **options)
         else:  # pragma: no cover - every kind in BACKEND_KINDS has a branch
             raise AssertionError(f"unknown backend kind {backend_kind}")
         created.append(backend)

@@ -269,7 +269,7 @@ def test_from_url_reads_prefix_and_layout(redis_server: Any) -> None:
 @pytest.mark.parametrize(
     ("url", "options", "message"),
     [
-        ("redis+cluster://localhost:7000", {}, "Redis Cluster is not supported yet"),
+        ("redis+cluster://localhost:7000", {}, "Redis Cluster URL: use tidings.redis.RedisClusterBackend"),
         ("redis+sentinel://localhost:26379", {}, "not supported yet"),
         ("http://localhost", {}, "unsupported scheme"),
         ("redis://localhost", {"layout": "other"}, "layout"),

@@ -1,14 +1,16 @@
 """One open SSE stream: its channel feeds, its writer, its timers.
 
-Tasks per connection: the request's own task writes; one task per channel
-pulls that channel's feed (the feed's catch-up reads are driven by its
-consumer); one task waits for ``http.disconnect``. They run in one task
-group, so a closed tab ends all of them at once and every feed is closed.
+Two tasks per connection, whatever the number of channels: the request's own
+task writes, and one task waits for ``http.disconnect``. The channels' feeds
+wake the writer through a callback (``Feed.set_waker``) instead of each
+having a task of its own: an idle stream costs no extra task per channel, and
+a delivery costs one wake-up of the writer, not two. The writer also drives
+each feed's catch-up reads (``Feed.pull``).
 
-Each wake-up of the writer sends everything that is pending in ONE ``send``.
-A channel task never has more than one batch waiting for the writer, so a
-slow client backs up into the feed's bounded queue (which then resyncs from
-history) instead of into memory here.
+Each wake-up of the writer takes everything pending on every channel and
+sends it in ONE ``send``. While a send waits for a slow client, nothing is
+taken from the feeds, so the client backs up into each feed's bounded queue
+(which then resyncs from history) instead of into memory here.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class _Notice:
 class _Slot:
     """One channel of a connection."""
 
-    __slots__ = ("channel", "feed", "head", "index", "last_queued", "queued", "replaying", "start", "tag")
+    __slots__ = ("channel", "feed", "finished", "head", "index", "last_sent", "replaying", "start", "tag")
 
     def __init__(self, index: int, channel: str, feed: Feed, start: str) -> None:
         self.index = index
@@ -74,12 +76,31 @@ class _Slot:
         # Entries at or below the head the feed attached at are replay.
         self.head: IdKey = parse_id(feed.head_id)
         self.replaying = True
-        self.last_queued = start
-        self.queued = False  # a batch of this channel waits in the outbox
+        self.last_sent = start
+        self.finished = False  # the feed ended: nothing more to take from it
 
 
 class Connection:
     """An SSE stream for ``channels`` of ``realtime``, from ``positions`` on."""
+
+    __slots__ = (
+        "__weakref__",
+        "_channels",
+        "_cursor_parts",
+        "_dirty",
+        "_ended",
+        "_frames",
+        "_opening_notices",
+        "_ping_due",
+        "_positions",
+        "_realtime",
+        "_replay_left",
+        "_settings",
+        "_slots",
+        "_stop",
+        "_timers",
+        "_writer_waiting",
+    )
 
     def __init__(
         self,
@@ -91,16 +112,16 @@ class Connection:
     ) -> None:
         self._realtime = realtime
         self._channels = tuple(channels)
-        self._positions = positions
+        self._positions: dict[str, IdKey | None] | None = positions
         self._settings = settings
         self._frames = frames
         self._slots: list[_Slot] = []
         self._opening_notices: list[tuple[_Slot, _Notice]] = []
-        self._outbox: list[tuple[_Slot, list[Entry] | _Notice]] = []
-        # Bare futures, made only while someone waits: an idle connection
+        # A feed has something for the writer (set by the feeds' waker).
+        self._dirty = False
+        # A bare future, made only while the writer waits: an idle connection
         # should not carry Events (each holds a deque of ~760 bytes).
         self._writer_waiting: asyncio.Future[None] | None = None
-        self._room: asyncio.Future[None] | None = None
         self._ping_due = False
         self._replay_left = settings.max_replay
         self._stop: Stop | None = None
@@ -120,13 +141,16 @@ class Connection:
         Raises ``BackendError`` if the backend cannot be reached (nothing is
         left open then).
         """
+        positions = self._positions
+        assert positions is not None
         try:
             for index, channel in enumerate(self._channels):
-                slot = await self._open_slot(index, channel, self._positions[channel])
+                slot = await self._open_slot(index, channel, positions[channel])
                 self._slots.append(slot)
         except BaseException:
             await self.close()
             raise
+        self._positions = None  # not needed any more: an idle stream keeps less
         self._cursor_parts = [slot.tag + slot.start for slot in self._slots]
 
     async def _open_slot(self, index: int, channel: str, position: IdKey | None) -> _Slot:
@@ -146,6 +170,7 @@ class Connection:
                 after = exc.removed_up_to
         else:
             raise BackendError(f"channel {channel!r}: history kept being trimmed while resuming")
+        feed.set_waker(self._on_feed)
         slot = _Slot(index, channel, feed, after if after is not None else feed.head_id)
         if notice is not None:
             notice.jump = slot.start
@@ -158,6 +183,19 @@ class Connection:
             self._stop = reason
             self._wake_writer()
 
+    def _on_feed(self) -> None:
+        # Called by a feed, synchronously, on every delivery: keep it short.
+        # Once dirty, the writer has been woken (or is running) and will look.
+        if self._dirty:
+            return
+        self._dirty = True
+        waiter = self._writer_waiting
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _client_gone(self) -> bool:
+        return self._stop is Stop.DISCONNECTED
+
     def _wake_writer(self) -> None:
         waiter = self._writer_waiting
         if waiter is not None and not waiter.done():
@@ -168,6 +206,7 @@ class Connection:
             timer.cancel()
         self._timers.clear()
         for slot in self._slots:
+            slot.feed.set_waker(None)
             await slot.feed.close()
 
     # -- streaming -------------------------------------------------------------------
@@ -181,15 +220,15 @@ class Connection:
         self._timers.append(loop.call_later(self._settings.ping_interval, self._ping_tick))
         if self._settings.max_duration is not None:
             self._timers.append(loop.call_later(self._settings.max_duration, self.stop, Stop.EXPIRED))
+        # Replayed history, and whatever arrived since open(), is waiting.
+        self._dirty = True
+        watcher = loop.create_task(self._watch(receive))
         try:
-            async with asyncio.TaskGroup() as group:
-                children = [group.create_task(self._watch(receive))]
-                children += [group.create_task(self._pump(slot)) for slot in self._slots]
-                try:
-                    await self._write(send)
-                finally:
-                    for child in children:
-                        child.cancel()
+            try:
+                await self._write(send)
+            finally:
+                watcher.cancel()
+                await asyncio.wait([watcher])
         except asyncio.CancelledError:
             # The server gave up waiting (uvicorn's --timeout-graceful-shutdown):
             # still tell the client to come back, so it resumes elsewhere at once.
@@ -197,90 +236,25 @@ class Connection:
                 self._ended = True
                 await _send_last(send, reconnect_frame(now_ms() - 1))
             raise
+        if not watcher.cancelled() and watcher.exception() is not None:
+            raise watcher.exception()  # type: ignore[misc]
 
     async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.stop(Stop.DISCONNECTED)
-                return
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception:
+            # receive() failed: the writer must not wait forever (run() re-raises).
+            self.stop(Stop.DISCONNECTED)
+            raise
+        self.stop(Stop.DISCONNECTED)
 
     def _ping_tick(self) -> None:
         self._ping_due = True
         self._wake_writer()
         self._timers[0] = asyncio.get_running_loop().call_later(self._settings.ping_interval, self._ping_tick)
-
-    async def _pump(self, slot: _Slot) -> None:
-        """Move one channel's entries to the outbox, at most one batch ahead of the writer."""
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                item = await slot.feed.next_entry()
-            except ClosedError:
-                # The Realtime was closed under a live endpoint: send the
-                # client elsewhere rather than fail the whole response.
-                self._outbox.append((slot, _Notice("the event backend was closed")))
-                self.stop(Stop.FAILED)
-                return
-            if item is None:
-                return
-            # Waiting here, not right after handing a batch over, keeps the
-            # usual path at one wake-up of this task per batch: the writer
-            # has normally taken the previous batch long before.
-            while slot.queued:
-                if self._room is None:
-                    self._room = loop.create_future()
-                await self._room
-            if isinstance(item, BaseException):
-                self._outbox.append((slot, _Notice(str(item))))
-            else:
-                batch = [item]
-                batch.extend(slot.feed.drain_ready())
-                if slot.replaying:
-                    await self._queue_replay(slot, batch)
-                else:
-                    self._queue(slot, batch)
-            slot.queued = bool(self._outbox)
-            self._wake_writer()
-
-    def _queue(self, slot: _Slot, batch: list[Entry]) -> None:
-        if batch:
-            self._outbox.append((slot, batch))
-            slot.last_queued = batch[-1].id
-
-    async def _queue_replay(self, slot: _Slot, batch: list[Entry]) -> None:
-        """Count replayed entries; past ``max_replay``, skip the rest of the replay, loudly."""
-        replayed = 0
-        for entry in batch:
-            if entry.key > slot.head:
-                slot.replaying = False
-                break
-            replayed += 1
-        if replayed <= self._replay_left:
-            self._replay_left -= replayed
-            self._queue(slot, batch)
-            return
-        self._queue(slot, batch[: self._replay_left])
-        self._replay_left = 0
-        skipped_after = slot.last_queued
-        # Reading and dropping the rest would still cost the backend the whole
-        # replay: start over from the live head instead.
-        await slot.feed.close()
-        try:
-            slot.feed = await self._realtime._open_feed(slot.channel, None, None, None)
-        except BackendError as exc:
-            self._outbox.append((slot, _Notice(f"channel {slot.channel!r}: {exc}")))
-            self.stop(Stop.FAILED)
-            return
-        slot.head = parse_id(slot.feed.head_id)
-        slot.replaying = False
-        limit = self._settings.max_replay
-        text = (
-            f"replay limit reached on channel {slot.channel!r}: one connection may replay at "
-            f"most {limit} stored events (max_replay); the events after {skipped_after} up to "
-            f"{slot.feed.head_id} were skipped, live delivery continues"
-        )
-        self._outbox.append((slot, _Notice(text, jump=slot.feed.head_id)))
 
     async def _write(self, send: Send) -> None:
         opening = [retry_frame(self._settings.retry_ms)] if self._settings.retry_ms else []
@@ -291,12 +265,13 @@ class Connection:
             opening.append(with_id(cursor, connected_frame(slot.channel, slot.start)))
         for slot, notice in self._opening_notices:
             opening.append(self._notice_frame(slot, notice))
+        self._opening_notices = []
         if not await _send(send, b"".join(opening)):
             self.stop(Stop.DISCONNECTED)
             return
         loop = asyncio.get_running_loop()
         while True:
-            while not self._outbox and not self._ping_due and self._stop is None:
+            while not self._dirty and not self._ping_due and self._stop is None:
                 self._writer_waiting = loop.create_future()
                 try:
                     await self._writer_waiting
@@ -304,7 +279,15 @@ class Connection:
                     self._writer_waiting = None
             if self._stop is Stop.DISCONNECTED:
                 return
-            chunks = self._take_pending()
+            chunks: list[bytes] = []
+            if self._dirty:
+                self._dirty = False
+                await self._take(chunks)
+                if self._client_gone():
+                    return
+            if self._ping_due:
+                self._ping_due = False
+                chunks.append(ping_frame(now_ms()))
             if self._stop is not None:
                 # Clients resume by id (each channel's connected frame gave
                 # one); the timestamp is only the protocol's fallback, 1 ms
@@ -313,38 +296,93 @@ class Connection:
                 self._ended = True
                 await _send_last(send, b"".join(chunks))
                 return
-            if not await _send(send, b"".join(chunks)):
+            if chunks and not await _send(send, b"".join(chunks)):
                 self.stop(Stop.DISCONNECTED)
                 return
 
-    def _take_pending(self) -> list[bytes]:
-        items, self._outbox = self._outbox, []
+    async def _take(self, chunks: list[bytes]) -> None:
+        """Append to ``chunks`` the frames of everything the feeds have for us now."""
         for slot in self._slots:
-            slot.queued = False
-        # Let every channel task hand over its next batch while this one is sent.
-        room, self._room = self._room, None
-        if room is not None and not room.done():
-            room.set_result(None)
-        chunks: list[bytes] = []
-        single = len(self._slots) == 1
-        parts = self._cursor_parts
+            if slot.finished or not slot.feed.has_work:
+                continue
+            try:
+                item = await slot.feed.pull()
+            except ClosedError:
+                # The Realtime was closed under a live endpoint: send the
+                # client elsewhere rather than fail the whole response.
+                slot.finished = True
+                chunks.append(self._notice_frame(slot, _Notice("the event backend was closed")))
+                self.stop(Stop.FAILED)
+                continue
+            if item is None:
+                slot.finished = True
+                continue
+            if isinstance(item, BaseException):
+                chunks.append(self._notice_frame(slot, _Notice(str(item))))
+            elif slot.replaying:
+                await self._add_replay(slot, item, chunks)
+            else:
+                self._add_frames(slot, item, chunks)
+            if not slot.finished and slot.feed.has_work:
+                # More to read (a catch-up page at a time): come back after this send.
+                self._dirty = True
+
+    def _add_frames(self, slot: _Slot, entries: list[Entry], chunks: list[bytes]) -> None:
+        if not entries:
+            return
         frames = self._frames
-        for slot, payload in items:
-            if isinstance(payload, _Notice):
-                chunks.append(self._notice_frame(slot, payload))
-                continue
-            if single:
-                for entry in payload:
-                    chunks.append(frames.frame(entry, slot.tag)[1])
-                parts[0] = slot.tag + payload[-1].id
-                continue
-            for entry in payload:
-                parts[slot.index] = slot.tag + entry.id
-                chunks.append(with_id(encode_cursor(parts), frames.frame(entry, slot.tag)[0]))
-        if self._ping_due:
-            self._ping_due = False
-            chunks.append(ping_frame(now_ms()))
-        return chunks
+        tag = slot.tag
+        parts = self._cursor_parts
+        if len(parts) == 1:
+            # One channel: the id line is the same for every connection, so
+            # the whole frame comes from the shared cache.
+            single = frames.single
+            chunks += [single(entry, tag) for entry in entries]
+            parts[0] = tag + entries[-1].id
+        else:
+            bare = frames.bare
+            index = slot.index
+            for entry in entries:
+                parts[index] = tag + entry.id
+                chunks.append(with_id(encode_cursor(parts), bare(entry)))
+        slot.last_sent = entries[-1].id
+
+    async def _add_replay(self, slot: _Slot, batch: list[Entry], chunks: list[bytes]) -> None:
+        """Count replayed entries; past ``max_replay``, skip the rest of the replay, loudly."""
+        replayed = 0
+        for entry in batch:
+            if entry.key > slot.head:
+                slot.replaying = False
+                break
+            replayed += 1
+        if replayed <= self._replay_left:
+            self._replay_left -= replayed
+            self._add_frames(slot, batch, chunks)
+            return
+        self._add_frames(slot, batch[: self._replay_left], chunks)
+        self._replay_left = 0
+        skipped_after = slot.last_sent
+        # Reading and dropping the rest would still cost the backend the whole
+        # replay: start over from the live head instead.
+        slot.feed.set_waker(None)
+        await slot.feed.close()
+        try:
+            slot.feed = await self._realtime._open_feed(slot.channel, None, None, None)
+        except BackendError as exc:
+            slot.finished = True
+            chunks.append(self._notice_frame(slot, _Notice(f"channel {slot.channel!r}: {exc}")))
+            self.stop(Stop.FAILED)
+            return
+        slot.feed.set_waker(self._on_feed)
+        slot.head = parse_id(slot.feed.head_id)
+        slot.replaying = False
+        limit = self._settings.max_replay
+        text = (
+            f"replay limit reached on channel {slot.channel!r}: one connection may replay at "
+            f"most {limit} stored events (max_replay); the events after {skipped_after} up to "
+            f"{slot.feed.head_id} were skipped, live delivery continues"
+        )
+        chunks.append(self._notice_frame(slot, _Notice(text, jump=slot.feed.head_id)))
 
     def _notice_frame(self, slot: _Slot, notice: _Notice) -> bytes:
         frame = error_frame(notice.text)

@@ -16,6 +16,8 @@ import orjson
 
 from tidings._backend import Entry
 
+from ._cursor import channel_tag
+
 _DATA = b"data: "
 _END = b"\n\n"
 
@@ -94,6 +96,20 @@ class FrameCache:
         self._size = size
         self._young: dict[tuple[str, str], tuple[bytes, bytes]] = {}
         self._old: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+    def single(self, entry: Entry, tag: str) -> bytes:
+        """The frame with the single-channel ``id:`` line (``tag`` + the entry's id)."""
+        found = self._young.get((entry.channel, entry.id))
+        if found is None:
+            found = self.frame(entry, tag)
+        return found[1]
+
+    def bare(self, entry: Entry) -> bytes:
+        """The frame without an ``id:`` line (connections on several channels add their own)."""
+        found = self._young.get((entry.channel, entry.id))
+        if found is None:
+            found = self.frame(entry, channel_tag(entry.channel))
+        return found[0]
 
     def frame(self, entry: Entry, tag: str) -> tuple[bytes, bytes]:
         """``(frame without id line, frame with the single-channel id line)``.

@@ -1,11 +1,14 @@
-"""The Redis backend (``pip install 'tidings[redis]'``).
+"""The Redis backends (``pip install 'tidings[redis]'``).
 
     from tidings import Realtime
     realtime = Realtime(schema=schema, redis="redis://localhost:6379/0")
+    realtime = Realtime(schema=schema, redis="redis+cluster://10.0.0.1:6379,10.0.0.2:6379")
 
-or ``Realtime(backend=RedisBackend(url_or_client, prefix=..., layout=...))``.
+or ``Realtime(backend=RedisBackend(url_or_client, prefix=..., layout=...))``,
+``Realtime(backend=RedisClusterBackend(url, prefix=...))``.
 """
 
-from ._backend import RedisBackend
+from ._backend import RedisBackend, RedisStreamsBackend
+from ._cluster import RedisClusterBackend
 
-__all__ = ["RedisBackend"]
+__all__ = ["RedisBackend", "RedisClusterBackend", "RedisStreamsBackend"]

@@ -1,12 +1,20 @@
-"""``RedisBackend``: one Redis Stream per channel, live fan-out over Pub/Sub."""
+"""``RedisBackend``: one Redis Stream per channel, live fan-out over Pub/Sub.
+
+``RedisStreamsBackend`` holds what every Redis deployment shares -- the
+layout, reads, appends, the Pub/Sub hub -- on top of a ``Router`` that says
+which server serves a channel: ``RedisBackend`` has one server,
+``RedisClusterBackend`` (``_cluster``) a Redis Cluster.
+"""
 
 from __future__ import annotations
 
+import abc
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT
 
@@ -26,10 +34,9 @@ from ._connections import Command, Connections
 from ._errors import wrap
 from ._layout import LAYOUTS, Layout, parse_raw_id
 from ._listener import PubSubHub
+from ._routing import STAT_NAMES, Node, Router, SingleRouter, new_stats
 from ._scripts import AFTER, HEAD, Script
 from ._writer import AppendWriter
-
-Execute = Callable[..., Awaitable[Any]]
 
 
 class _Runtime:
@@ -40,9 +47,8 @@ class _Runtime:
     closes the loop), so connections never outlive their loop unclosed.
     """
 
-    def __init__(self, connections: Connections, writer: AppendWriter, hub: PubSubHub) -> None:
-        self.connections = connections
-        self.writer = writer
+    def __init__(self, router: Router, hub: PubSubHub) -> None:
+        self.router = router
         self.hub = hub
         self._released = False
         self._lifetime = asyncio.get_running_loop().create_task(self._hold(), name="tidings-redis-lifetime")
@@ -57,8 +63,7 @@ class _Runtime:
         if not self._released:
             self._released = True
             await self.hub.aclose()
-            await self.writer.aclose()
-            await self.connections.aclose()
+            await self.router.aclose()
 
     async def aclose(self) -> None:
         self._lifetime.cancel()
@@ -66,49 +71,27 @@ class _Runtime:
         await self._release()  # in case the task was cancelled before it ever ran
 
 
-class RedisBackend(Backend):
-    """Channels stored as Redis Streams, live delivery over one Pub/Sub connection.
+class RedisStreamsBackend(Backend):
+    """What every Redis backend shares; subclasses say where channels live (``_make_router``).
 
-    ``url_or_client`` is a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
-    ``redis.asyncio.Redis`` client whose connection pool is used for reads
-    (and whose settings are copied for the backend's two dedicated
-    connections; the client stays the caller's to close). Nothing connects
-    until first use, inside the running event loop.
+    Options (keyword-only, the same for every subclass):
 
-    Options:
-
-    * ``prefix`` (default ``"tidings:"``): channel ``c`` is stored in the
-      stream ``<prefix>c`` and published on the Pub/Sub channel of the same
-      name, so channel names never address unrelated keys.
-    * ``layout``: ``"tidings"`` (default) or ``"upstash"``, the exact shapes of
-      ``@upstash/realtime`` (bare channel names as keys, no prefix) for
-      sharing channels with a TypeScript app.
     * ``command_timeout`` (5 s): the longest any append, read or subscribe
       waits for Redis before raising ``BackendUnavailableError``. An append
       that raises may still have been stored; one that returns always was.
-    * ``max_connections`` (50): size of the blocking pool used for reads.
+    * ``max_connections`` (50): size of the blocking pool used for reads (per node).
     * ``health_check_interval`` (15 s): an idle Pub/Sub connection is PINGed
       after this long and dropped if the PING is not answered in as long again.
     * ``reconnect_delay`` (0.05 s) doubling up to ``max_reconnect_delay``
-      (5 s): backoff between attempts to restore the Pub/Sub connection.
+      (5 s): backoff between attempts to restore a Pub/Sub connection.
     * ``connection_options``: extra keyword arguments for redis-py's
       connection pool (``password``, ``ssl_ca_certs``, ``client_name``...).
-
-    Guarantees beyond ``tidings.Backend``'s: an append is a single Lua script
-    (store, trim, expire, publish: all or nothing) sent with others in one
-    pipeline; ``after`` detects trimmed history exactly (Redis >= 7.0
-    required); listeners of a channel that is already live cost no Redis
-    command to add; a lost Pub/Sub connection is reported to every listener
-    (``DISCONNECTED``) and, once restored, followed by ``CONNECTED`` and
-    ``on_reset``.
     """
 
     def __init__(
         self,
-        url_or_client: str | Redis = DEFAULT_URL,
+        layout: Layout,
         *,
-        prefix: str | None = None,
-        layout: Literal["tidings", "upstash"] | None = None,
         command_timeout: float = 5.0,
         max_connections: int = 50,
         health_check_interval: float = 15.0,
@@ -116,23 +99,7 @@ class RedisBackend(Backend):
         max_reconnect_delay: float = 5.0,
         connection_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self._client: Redis | None = None
-        self._url: str | None = None
-        chosen: str | None = layout
-        if isinstance(url_or_client, Redis):
-            self._client = url_or_client
-        elif isinstance(url_or_client, str):
-            target = parse_url(url_or_client)
-            self._url = target.url
-            prefix = target.prefix if prefix is None else prefix
-            chosen = target.layout if layout is None else layout
-        else:
-            raise InvalidArgumentError(
-                "url_or_client",
-                f"must be a Redis URL or a redis.asyncio.Redis client, got {url_or_client!r}",
-            )
-        layout_name = check_layout("tidings" if chosen is None else chosen)
-        self._layout: Layout = LAYOUTS[layout_name](check_prefix(prefix, layout_name))
+        self._layout = layout
         self._timeout = check_seconds("command_timeout", command_timeout)
         self._max_connections = check_count("max_connections", max_connections)
         self._health_check_interval = check_seconds("health_check_interval", health_check_interval)
@@ -143,17 +110,10 @@ class RedisBackend(Backend):
         if connection_options is not None and not isinstance(connection_options, Mapping):
             raise InvalidArgumentError("connection_options", f"must be a mapping, got {connection_options!r}")
         self._connection_options = dict(connection_options or {})
+        self._stats = new_stats()
         self._runtime: _Runtime | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisBackend:
-        """A backend for ``url``; ``?prefix=`` and ``?layout=`` in it set those options.
-
-        ``redis+cluster://`` is reserved for Redis Cluster support and refused for now.
-        """
-        return cls(url, **options)
 
     @property
     def layout(self) -> str:
@@ -167,6 +127,24 @@ class RedisBackend(Backend):
         """The Redis key of ``channel``'s stream, also the name of its Pub/Sub channel."""
         return self._layout.key(channel)
 
+    def stats(self) -> dict[str, int]:
+        """Counters of what this backend went through, for metrics and logs.
+
+        ``reconnects``: Pub/Sub connections restored after a loss;
+        ``resubscribes``: channels subscribed again (after a reconnect, a
+        slot move or a failover; each such channel's listeners re-read
+        history); ``redirects``: ``-MOVED``/``-ASK`` replies followed;
+        ``topology_refreshes``: times a cluster's slot map was found changed;
+        ``slot_moves``: slots with subscribed channels that moved to another
+        primary; ``failovers``: primaries with subscribed channels that were
+        replaced. Also ``pubsub_connections`` and ``channels`` now live.
+        """
+        counters = {name: self._stats[name] for name in STAT_NAMES}
+        runtime = self._runtime
+        counters["pubsub_connections"] = 0 if runtime is None else runtime.hub.link_count()
+        counters["channels"] = 0 if runtime is None else runtime.hub.channel_count()
+        return counters
+
     # -- Backend ------------------------------------------------------------------------
 
     async def append(
@@ -175,15 +153,16 @@ class RedisBackend(Backend):
         runtime = self._use()
         if not records:
             return []
-        return await runtime.writer.append(channel, self._layout.key(channel), records, retention)
+        return await runtime.router.append(channel, self._layout.key(channel), records, retention)
 
     async def latest(
         self, channel: str, *, start: IdKey | None, end: IdKey | None, limit: int
     ) -> list[Entry]:
         runtime = self._use()
+        key = self._layout.key(channel)
         command: Command = (
             "XREVRANGE",
-            self._layout.key(channel),
+            key,
             "+" if end is None else format_id(end),
             "-" if start is None else format_id(start),
             "COUNT",
@@ -191,7 +170,7 @@ class RedisBackend(Backend):
         )
         doing = f"reading the history of channel {channel!r}"
         try:
-            raw = await runtime.connections.call(command, doing=doing)
+            raw = await runtime.router.call(key, command, doing=doing)
         except RedisError as exc:  # refused (WRONGTYPE...), or a reply it could not parse
             raise wrap(doing, exc) from exc
         entries = self._layout.decode_stored(channel, raw)
@@ -205,7 +184,7 @@ class RedisBackend(Backend):
         if cursor >= MAX_KEY:
             return []  # nothing can follow the largest id (and "(max" is not a valid bound)
         deleted, oldest, raw = await _run_script(
-            runtime.connections.call,
+            runtime.router,
             AFTER,
             self._layout.key(channel),
             ["(" + format_id(cursor), "+" if end is None else format_id(end), limit],
@@ -240,16 +219,34 @@ class RedisBackend(Backend):
 
     # -- internals ------------------------------------------------------------------------
 
+    @abc.abstractmethod
+    def _make_router(self) -> Router:
+        """The router for one event loop's lifetime (nothing connects yet)."""
+
+    def _node(self, name: str, pool: ConnectionPool, *, owns_pool: bool) -> Node:
+        connections = Connections(pool, owns_pool=owns_pool, timeout=self._timeout)
+        return Node(name, connections, AppendWriter(connections, self._layout, timeout=self._timeout))
+
+    def _pool(self, url: str) -> BlockingConnectionPool:
+        options: dict[str, Any] = {
+            "protocol": 2,
+            "socket_connect_timeout": self._timeout,
+            **self._connection_options,
+        }
+        return BlockingConnectionPool.from_url(
+            url, max_connections=self._max_connections, timeout=self._timeout, **options
+        )
+
     def _use(self) -> _Runtime:
         if self._closed:
-            raise ClosedError("this RedisBackend was closed")
+            raise ClosedError(f"this {type(self).__name__} was closed")
         loop = asyncio.get_running_loop()
         runtime = self._runtime
         if runtime is not None and self._loop is loop:
             return runtime
         if runtime is not None and self._loop is not None and not self._loop.is_closed():
             raise WrongEventLoopError(
-                "this RedisBackend is in use on another event loop; create one per event loop"
+                f"this {type(self).__name__} is in use on another event loop; create one per event loop"
             )
         # First use, or the loop that used us is gone (a finished asyncio.run):
         # its connections died with it.
@@ -258,52 +255,117 @@ class RedisBackend(Backend):
         return runtime
 
     def _start(self) -> _Runtime:
-        if self._client is not None:
-            connections = Connections(self._client.connection_pool, owns_pool=False, timeout=self._timeout)
-        else:
-            assert self._url is not None
-            options: dict[str, Any] = {
-                "protocol": 2,
-                "socket_connect_timeout": self._timeout,
-                **self._connection_options,
-            }
-            pool = BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=self._max_connections,
-                timeout=self._timeout,
-                **options,
-            )
-            connections = Connections(pool, owns_pool=True, timeout=self._timeout)
-        writer = AppendWriter(
-            connections, self._layout, timeout=self._timeout, reconnect_delay=self._reconnect_delay
-        )
+        router = self._make_router()
 
         async def read_head(key: str) -> IdKey:
-            raw = await _run_script(connections.call, HEAD, key, [], doing=f"reading the head of {key!r}")
+            raw = await _run_script(router, HEAD, key, [], doing=f"reading the head of {key!r}")
             return MIN_KEY if raw is None else parse_raw_id(raw)[1]
 
-        layout = self._layout
         hub = PubSubHub(
-            connections,
-            decode=layout.decode_live,
+            router,
+            decode=self._layout.decode_live,
             read_head=read_head,
             timeout=self._timeout,
             health_check_interval=self._health_check_interval,
             reconnect_delay=self._reconnect_delay,
             max_reconnect_delay=self._max_reconnect_delay,
         )
-        return _Runtime(connections, writer, hub)
+        return _Runtime(router, hub)
+
+
+class RedisBackend(RedisStreamsBackend):
+    """Channels stored as Redis Streams, live delivery over one Pub/Sub connection.
+
+    ``url_or_client`` is a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+    ``redis.asyncio.Redis`` client whose connection pool is used for reads
+    (and whose settings are copied for the backend's two dedicated
+    connections; the client stays the caller's to close). Nothing connects
+    until first use, inside the running event loop. For a Redis Cluster, use
+    ``RedisClusterBackend`` (``redis+cluster://`` URLs).
+
+    Options:
+
+    * ``prefix`` (default ``"tidings:"``): channel ``c`` is stored in the
+      stream ``<prefix>c`` and published on the Pub/Sub channel of the same
+      name, so channel names never address unrelated keys.
+    * ``layout``: ``"tidings"`` (default) or ``"upstash"``, the exact shapes of
+      ``@upstash/realtime`` (bare channel names as keys, no prefix) for
+      sharing channels with a TypeScript app.
+    * and those of ``RedisStreamsBackend``: ``command_timeout``,
+      ``max_connections``, ``health_check_interval``, ``reconnect_delay``,
+      ``max_reconnect_delay``, ``connection_options``.
+
+    Guarantees beyond ``tidings.Backend``'s: an append is a single Lua script
+    (store, trim, expire, publish: all or nothing) sent with others in one
+    pipeline; ``after`` detects trimmed history exactly (Redis >= 7.0
+    required); listeners of a channel that is already live cost no Redis
+    command to add; a lost Pub/Sub connection is reported to every listener
+    (``DISCONNECTED``) and, once restored, followed by ``CONNECTED`` and
+    ``on_reset``.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Redis = DEFAULT_URL,
+        *,
+        prefix: str | None = None,
+        layout: Literal["tidings", "upstash"] | None = None,
+        **options: Any,
+    ) -> None:
+        self._client: Redis | None = None
+        self._url: str | None = None
+        chosen: str | None = layout
+        if isinstance(url_or_client, Redis):
+            self._client = url_or_client
+        elif isinstance(url_or_client, str):
+            target = parse_url(url_or_client)
+            self._url = target.url
+            prefix = target.prefix if prefix is None else prefix
+            chosen = target.layout if layout is None else layout
+        else:
+            raise InvalidArgumentError(
+                "url_or_client",
+                f"must be a Redis URL or a redis.asyncio.Redis client, got {url_or_client!r}",
+            )
+        layout_name = check_layout("tidings" if chosen is None else chosen)
+        super().__init__(LAYOUTS[layout_name](check_prefix(prefix, layout_name)), **options)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisBackend:
+        """A backend for ``url``; ``?prefix=`` and ``?layout=`` in it set those options.
+
+        ``redis+cluster://`` URLs are for ``RedisClusterBackend.from_url``
+        (``Realtime(redis=...)`` picks the right one).
+        """
+        return cls(url, **options)
+
+    def _make_router(self) -> Router:
+        if self._client is not None:
+            pool: ConnectionPool = self._client.connection_pool
+        else:
+            assert self._url is not None
+            pool = self._pool(self._url)
+        node = self._node(_server_name(pool), pool, owns_pool=self._client is None)
+        return SingleRouter(node, timeout=self._timeout, stats=self._stats)
+
+
+def _server_name(pool: ConnectionPool) -> str:
+    """``host:port`` (or the socket path) of the server a pool connects to, for messages."""
+    kwargs = pool.connection_kwargs
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
 async def _run_script(
-    execute: Execute, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
+    router: Router, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
 ) -> Any:
     """EVALSHA, falling back to EVAL (which also caches it) when Redis lost the script."""
     try:
         try:
-            return await execute(script.evalsha([key], args), doing=doing)
+            return await router.call(key, script.evalsha([key], args), doing=doing)
         except NoScriptError:
             # NOSCRIPT means nothing ran, so sending it again cannot duplicate.
-            return await execute(script.eval([key], args), doing=doing)
+            return await router.call(key, script.eval([key], args), doing=doing)
     except RedisError as exc:
         raise wrap(doing, exc) from exc

@@ -14,8 +14,15 @@ DEFAULT_PREFIX = "tidings:"
 
 # redis-py speaks these; valkey:// is an alias some deployments use.
 _SCHEMES = {"redis": "redis", "rediss": "rediss", "unix": "unix", "valkey": "redis", "valkeys": "rediss"}
+CLUSTER_SCHEMES = {
+    "redis+cluster": "redis",
+    "rediss+cluster": "rediss",
+    "valkey+cluster": "redis",
+    "valkeys+cluster": "rediss",
+}
 # Query parameters that are ours, not redis-py's connection options.
 _OUR_PARAMS = ("prefix", "layout")
+_DEFAULT_PORT = 6379
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,31 +32,104 @@ class Target:
     layout: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterTarget:
+    """Startup nodes, and a URL template for any node (``{host}``/``{port}`` to fill in)."""
+
+    nodes: list[tuple[str, int]]
+    node_url: str
+    prefix: str | None
+    layout: str | None
+
+    def url_of(self, host: str, port: int) -> str:
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return self.node_url.replace("{hostport}", netloc, 1)
+
+
+def _split_query(query: str) -> tuple[dict[str, str], str]:
+    """Our own parameters, and the rest (redis-py's connection options) re-encoded."""
+    ours: dict[str, str] = {}
+    theirs: list[tuple[str, str]] = []
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in _OUR_PARAMS:
+            ours[name] = value
+        else:
+            theirs.append((name, value))
+    return ours, urlencode(theirs)
+
+
+def _check_url(url: object, example: str) -> str:
+    if not isinstance(url, str) or "://" not in url:
+        raise InvalidArgumentError("url", f"must be a Redis URL such as {example}, got {url!r}")
+    return url
+
+
 def parse_url(url: str) -> Target:
     """Split tidings' own query parameters off a Redis URL and check its scheme."""
-    if not isinstance(url, str) or "://" not in url:
-        raise InvalidArgumentError("url", f"must be a Redis URL such as {DEFAULT_URL}, got {url!r}")
-    parts = urlsplit(url)
+    parts = urlsplit(_check_url(url, DEFAULT_URL))
     scheme = parts.scheme.lower()
-    if scheme.startswith("redis+"):
-        feature = "Redis Cluster" if scheme == "redis+cluster" else f"the {scheme}:// scheme"
+    if scheme in CLUSTER_SCHEMES:
         raise UsageError(
-            f"{feature} is not supported yet by tidings' Redis backend; use redis://, "
-            "rediss:// or unix:// pointing at a single Redis (or a proxy in front of a cluster)"
+            f"{scheme}:// is a Redis Cluster URL: use tidings.redis.RedisClusterBackend "
+            "(or Realtime(redis=...), which picks it)"
+        )
+    if scheme.startswith(("redis+", "rediss+", "valkey+", "valkeys+")):
+        raise UsageError(
+            f"the {scheme}:// scheme is not supported yet by tidings' Redis backend; use redis://, "
+            "rediss://, unix:// or redis+cluster://"
         )
     if scheme not in _SCHEMES:
         raise InvalidArgumentError(
             "url", f"unsupported scheme {scheme!r}; use redis://, rediss:// or unix://"
         )
-    ours: dict[str, str] = {}
-    theirs: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in _OUR_PARAMS:
-            ours[name] = value
-        else:
-            theirs.append((name, value))
-    cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, urlencode(theirs), parts.fragment))
+    ours, theirs = _split_query(parts.query)
+    cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
     return Target(cleaned, ours.get("prefix"), ours.get("layout"))
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """``redis+cluster://[user:password@]host:port,host:port[/0][?options]``.
+
+    Every listed node is a startup node (one is enough: the others are
+    discovered). ``rediss+cluster://`` uses TLS. A plain ``redis://`` or
+    ``rediss://`` URL names a single startup node.
+    """
+    example = "redis+cluster://10.0.0.1:6379,10.0.0.2:6379"
+    parts = urlsplit(_check_url(url, example))
+    scheme = parts.scheme.lower()
+    base = CLUSTER_SCHEMES.get(scheme) or {"redis": "redis", "rediss": "rediss"}.get(scheme)
+    if base is None:
+        raise InvalidArgumentError(
+            "url", f"unsupported scheme {scheme!r} for a Redis Cluster; use {example} (or rediss+cluster://)"
+        )
+    if parts.path not in ("", "/", "/0"):
+        raise InvalidArgumentError(
+            "url", f"a Redis Cluster has only database 0, got the path {parts.path!r} in {url!r}"
+        )
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    nodes = [_host_port(item, url) for item in hosts.split(",") if item.strip()]
+    if not nodes:
+        raise InvalidArgumentError("url", f"names no Redis Cluster node: {url!r}; use {example}")
+    ours, theirs = _split_query(parts.query)
+    userinfo = credentials + "@" if credentials else ""
+    node_url = urlunsplit((base, userinfo + "{hostport}", "/0", theirs, ""))
+    return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"))
+
+
+def _host_port(item: str, url: str) -> tuple[str, int]:
+    item = item.strip()
+    if item.startswith("["):  # [IPv6]:port
+        host, _, rest = item[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = item.partition(":")
+    try:
+        port = int(port_text) if port_text else _DEFAULT_PORT
+    except ValueError:
+        port = -1
+    if not host or not 0 < port < 65536:
+        raise InvalidArgumentError("url", f"bad Redis Cluster node {item!r} in {url!r}; use host:port")
+    return host, port
 
 
 def check_layout(layout: object) -> str:
@@ -58,6 +138,17 @@ def check_layout(layout: object) -> str:
             "layout", f"must be one of {', '.join(map(repr, LAYOUTS))}, got {layout!r}"
         )
     return layout
+
+
+def check_cluster_prefix(prefix: object) -> str:
+    checked = check_prefix(prefix, "tidings")
+    if "{" in checked or "}" in checked:
+        raise InvalidArgumentError(
+            "prefix",
+            "must not contain '{' or '}' on a Redis Cluster: tidings puts each channel name in "
+            f"a {{hash tag}} of its own, and a brace in the prefix would override it; got {prefix!r}",
+        )
+    return checked
 
 
 def check_prefix(prefix: object, layout: str) -> str:

@@ -1,10 +1,10 @@
-"""Connections to Redis: a blocking pool for reads, dedicated ones for writes and Pub/Sub.
+"""Connections to one Redis server: a blocking pool for reads, dedicated ones for writes and Pub/Sub.
 
-Reads borrow a pooled connection per command and retry on connection errors
-until ``command_timeout`` (they are idempotent). The writer and the Pub/Sub
-reader each own one long-lived connection made with the pool's settings but
-forced to RESP2 bytes, so their replies have one known shape whatever the
-user's client is configured for.
+Reads borrow a pooled connection per command (retries and redirects are the
+router's business, see ``_routing``). The writer and the Pub/Sub reader each
+own one long-lived connection made with the pool's settings but forced to
+RESP2 bytes, so their replies have one known shape whatever the user's client
+is configured for.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT
 
-from ._errors import UNREACHABLE, unavailable
-
 Command = tuple[EncodableT, ...]
+ASKING: Command = ("ASKING",)
 
 _pack_one: Callable[[Command], bytes] | None
 try:
@@ -29,9 +28,6 @@ except ImportError:  # pragma: no cover - the redis extra installs hiredis
     _pack_one = None
 else:
     _pack_one = cast("Callable[[Command], bytes]", _hiredis_pack)
-
-_FIRST_RETRY_DELAY = 0.02
-_MAX_RETRY_DELAY = 0.5
 
 
 def pack(commands: Iterable[Command], connection: AbstractConnection) -> list[bytes]:
@@ -80,37 +76,21 @@ class Connections:
             raise
         return connection
 
-    async def call(self, command: Command, *, doing: str) -> Any:
+    async def call(self, command: Command, *, asking: bool = False) -> Any:
         """Run one command on a pooled connection; raw RESP reply (bytes, lists).
 
-        Retries connection errors until ``command_timeout``, then raises
-        ``BackendUnavailableError``. Error replies are raised as redis-py's
-        ``ResponseError`` for the caller to interpret.
+        Connection trouble is raised as is, and error replies as redis-py's
+        ``ResponseError`` (``MovedError``...), for the router to interpret.
+        ``asking`` sends ``ASKING`` first, as a Redis Cluster ``-ASK`` requires.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout
-        delay = _FIRST_RETRY_DELAY
-        cause: BaseException | None = None
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise unavailable(doing, cause, self._timeout)
-            try:
-                async with asyncio.timeout(remaining):
-                    return await self._call_once(command)
-            except TimeoutError:  # our deadline (redis-py's TimeoutError is distinct)
-                raise unavailable(doing, cause, self._timeout) from cause
-            except UNREACHABLE as exc:
-                cause = exc
-            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-            delay = min(delay * 2, _MAX_RETRY_DELAY)
-
-    async def _call_once(self, command: Command) -> Any:
         connection: AbstractConnection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            await connection.send_packed_command(pack([command], connection), check_health=False)
+            commands = [ASKING, command] if asking else [command]
+            await connection.send_packed_command(pack(commands, connection), check_health=False)
             # A cancelled read disconnects the connection before it returns to
             # the pool, so a late reply can never be taken for the next command's.
+            if asking:
+                await connection.read_response(disable_decoding=True, timeout=math.inf)
             return await connection.read_response(disable_decoding=True, timeout=math.inf)
         finally:
             await self.pool.release(connection)

@@ -14,6 +14,13 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
 )
 """Errors meaning "Redis could not be reached", as opposed to "Redis refused"."""
 
+REDIRECTS: tuple[type[BaseException], ...] = (
+    redis_errors.AskError,  # and MovedError, its subclass
+    redis_errors.TryAgainError,
+    redis_errors.ClusterDownError,  # and MASTERDOWN
+)
+"""Redis Cluster replies meaning "not here, or not now": the command did not run."""
+
 
 def unavailable(doing: str, cause: BaseException | None, timeout: float | None = None) -> BackendError:
     within = f" within {timeout:g} s (command_timeout)" if timeout is not None else ""

@@ -2,15 +2,22 @@
 
 Both layouts keep one stream per channel and publish on a Pub/Sub channel
 spelled exactly like the stream key. ``key()`` is the only place that name is
-made, so a cluster mode can later wrap part of it in a ``{hash tag}`` for
-both at once.
+made.
 
 * ``TidingsLayout`` (default): key ``<prefix><channel>``; fields ``event`` and
   ``data`` (always JSON text); one Pub/Sub message per append carrying the
   whole batch in a compact length-prefixed form. Messages start with the
   decimal id, so a future format can be told apart by a leading non-digit.
+* ``ShardedLayout``: the tidings layout on a Redis Cluster. The key is
+  ``<prefix>{<channel>}``: the whole channel name is the hash tag, so every
+  channel gets a slot of its own choosing (spread over the cluster), and its
+  stream and its sharded Pub/Sub channel -- one name -- share it. ``}`` and
+  ``%`` in a channel name are percent-escaped, so a name can neither end the
+  tag early (which would put all ``a}...`` channels in one slot) nor make two
+  channels share a key.
 * ``UpstashLayout``: the shapes of ``@upstash/realtime`` (PROTOCOL.md §2), so
-  a TypeScript app and tidings can share channels.
+  a TypeScript app and tidings can share channels. Single Redis only: the
+  original has no notion of a cluster.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from redis.typing import EncodableT
 from tidings._backend import Entry, Retention
 from tidings._ids import IdKey
 
-from ._scripts import APPEND_TIDINGS, APPEND_UPSTASH, Script
+from ._scripts import APPEND_TIDINGS, APPEND_TIDINGS_SHARDED, APPEND_UPSTASH, Script
 
 _NULL = b"null"
 
@@ -110,6 +117,13 @@ class TidingsLayout(Layout):
             event = message[newline + 1 : event_end].decode(errors="replace")
             entries.append(Entry(text, key, event, channel, message[event_end:position]))
         return entries
+
+
+class ShardedLayout(TidingsLayout):
+    append_script = APPEND_TIDINGS_SHARDED
+
+    def key(self, channel: str) -> str:
+        return self.prefix + "{" + channel.replace("%", "%25").replace("}", "%7D") + "}"
 
 
 def _read_like_upstash(value: bytes) -> bytes:

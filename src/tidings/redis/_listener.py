@@ -1,9 +1,13 @@
-"""Live fan-out: one Pub/Sub connection per backend, local listeners hanging off it.
+"""Live fan-out: one Pub/Sub connection per Redis node, local listeners hanging off it.
 
-The hub owns a single connection subscribed to every channel that has a
-local listener. A reader task parses what arrives and calls the listeners;
-a sender task writes SUBSCRIBE/UNSUBSCRIBE/PING in the order they were asked
-for. Joining a channel that is already live costs no Redis command at all.
+The hub keeps one *link* -- a Pub/Sub connection with a reader and a sender
+task -- per node that serves a channel with a local listener: a single one on
+a lone Redis; one per primary on a Redis Cluster, where channels are sharded
+(SSUBSCRIBE, SPUBLISH: a message never leaves its slot's shard), so no node
+has to relay another's traffic and no reader waits on another node's.
+``_link`` speaks the protocol; the hub decides which channel goes on which
+link and calls the listeners with what arrives. Joining a channel that is
+already live costs no Redis command at all.
 
 Why a joiner's head is safe: appends are atomic scripts that store and then
 publish, so per channel, publish order is id order. Once Redis confirmed our
@@ -12,37 +16,48 @@ confirmation therefore leaves nothing between it and the live feed, and so
 does the id of any message received after the confirmation -- the head of a
 channel is the newer of the two.
 
-When the connection drops, every listener is told ``DISCONNECTED`` once; the
-reader reconnects with exponential backoff, resubscribes everything, and as
-each channel's subscription is confirmed its listeners get ``CONNECTED`` and
-``on_reset()`` (they re-read the stream from their last id).
+Whenever a channel's subscription is interrupted, its listeners are told
+``on_reset()`` once it is restored (they re-read the stream from their last
+id), so nothing is missed:
+
+* the connection drops: listeners are told ``DISCONNECTED`` once; the link
+  reconnects with exponential backoff and resubscribes everything;
+* (cluster) the server unsubscribes us because the channel's slot moved to
+  another node or its primary was demoted: the slot map is re-read and the
+  channel subscribed where it lives now (an ``-MOVED`` reply on the way says
+  where, too);
+* (cluster) a node cannot be reached: the slot map is re-read every
+  ``_WATCH_INTERVAL`` until the link is back or its channels moved to the
+  replica that took over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any
 
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import ResponseError
+from redis.crc import key_slot
+from redis.exceptions import MovedError, ResponseError
 
 from tidings._backend import BackendStatus, Entry, LiveListener
 from tidings._exceptions import BackendUnavailableError, ClosedError
 from tidings._ids import IdKey
 
-from ._connections import Command, Connections, pack
-from ._errors import UNREACHABLE, unavailable
+from ._errors import REDIRECTS, UNREACHABLE, unavailable
+from ._link import PLAIN, SHARDED, Link, serve
+from ._routing import Node, Router
 
 logger = logging.getLogger("tidings.redis")
 
 Decode = Callable[[str, bytes], list[Entry]]
 ReadHead = Callable[[str], Awaitable[IdKey]]
 
-_SUBSCRIBE_CHUNK = 1000  # channels per SUBSCRIBE when resubscribing everything
 _STABLE_SECS = 1.0  # a connection that lived this long is reconnected at once when lost
+_WATCH_INTERVAL = 0.25  # how often a cluster's map is re-read while a link is down
 
 
 class _Channel:
@@ -56,6 +71,7 @@ class _Channel:
         "head_task",
         "joining",
         "key",
+        "link",
         "listeners",
         "name",
         "needs_reset",
@@ -67,6 +83,8 @@ class _Channel:
         self.channel = channel
         self.listeners: dict[RedisSubscription, None] = {}
         self.joining = 0
+        # The link it is subscribed through (None while its slot has no known owner).
+        self.link: Link[_Channel] | None = None
         # The connection generation in which Redis confirmed our SUBSCRIBE.
         self.confirmed_in = -1
         self.confirmed = asyncio.Event()
@@ -74,12 +92,16 @@ class _Channel:
         # the current generation; None until a head read or a message.
         self.head: IdKey | None = None
         self.head_task: asyncio.Task[None] | None = None
-        # Its listeners were told DISCONNECTED and await CONNECTED + reset.
+        # Its listeners may have missed entries and await CONNECTED + reset.
         self.needs_reset = False
 
     @property
     def in_use(self) -> bool:
         return bool(self.listeners) or self.joining > 0
+
+    @property
+    def live(self) -> bool:
+        return self.link is not None and self.confirmed_in == self.link.generation
 
 
 class RedisSubscription:
@@ -104,11 +126,11 @@ class RedisSubscription:
 
 
 class PubSubHub:
-    """Every live subscription of one backend, multiplexed on one Pub/Sub connection."""
+    """Every live subscription of one backend, multiplexed on one connection per node."""
 
     def __init__(
         self,
-        connections: Connections,
+        router: Router,
         *,
         decode: Decode,
         read_head: ReadHead,
@@ -117,7 +139,9 @@ class PubSubHub:
         reconnect_delay: float,
         max_reconnect_delay: float,
     ) -> None:
-        self._connections = connections
+        self._router = router
+        self._verbs = SHARDED if router.sharded else PLAIN
+        self._stats = router.stats
         self._decode = decode
         self._read_head = read_head
         self._timeout = timeout
@@ -125,12 +149,16 @@ class PubSubHub:
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
         self._channels: dict[bytes, _Channel] = {}
-        self._generation = 0
-        self._connected = False
-        self._outbox: list[Command] = []
-        self._outbox_ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._links: dict[Node, Link[_Channel]] = {}
+        self._generations = itertools.count()
+        # Channels the server unsubscribed us from, to place again once the map is re-read.
+        self._stranded: set[bytes] = set()
+        # Slots whose channels left a node, told apart (slot move or failover)
+        # once the whole map has been re-read.
+        self._departures: dict[Node, set[int]] = {}
+        self._settler: asyncio.Task[None] | None = None
         self._closed = False
+        router.watch(self._reroute)
 
     # -- public -----------------------------------------------------------------------
 
@@ -138,14 +166,17 @@ class PubSubHub:
         """Attach ``listener``; returns once every entry above its head will reach it."""
         if self._closed:
             raise ClosedError("this RedisBackend was closed")
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="tidings-redis-pubsub")
+        doing = f"subscribing to channel {channel!r}"
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._router.ready()
+        except UNREACHABLE as exc:  # (including our timeout)
+            raise unavailable(doing, exc, self._timeout) from None
         name = key.encode()
         state = self._channels.get(name)
         if state is None:
             state = self._channels[name] = _Channel(name, key, channel)
-            if self._connected:
-                self._send(("SUBSCRIBE", name))
+            self._assign(state, self._link_for(key))
         state.joining += 1
         try:
             head = await self._wait_live(state)
@@ -154,7 +185,7 @@ class PubSubHub:
             if not state.in_use:
                 self._release(state)
             if isinstance(exc, TimeoutError):
-                raise unavailable(f"subscribing to channel {channel!r}", None, self._timeout) from None
+                raise unavailable(doing, None, self._timeout) from None
             raise
         state.joining -= 1
         subscription = RedisSubscription(self, state, listener, head)
@@ -168,18 +199,25 @@ class PubSubHub:
         """Redis channels this hub is subscribed to, or about to be."""
         return len(self._channels)
 
+    def link_count(self) -> int:
+        """Pub/Sub connections (one per node serving a subscribed channel)."""
+        return len(self._links)
+
     async def aclose(self) -> None:
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [link.task for link in self._links.values() if link.task is not None]
+        if self._settler is not None:
+            tasks.append(self._settler)
+        for task in tasks:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for state in self._channels.values():
             for subscription in state.listeners:
                 subscription.listener = None
             state.listeners.clear()
             state.confirmed.set()  # wake joiners: they see the hub closed
         self._channels.clear()
+        self._links.clear()
 
     # -- joining and leaving ------------------------------------------------------
 
@@ -188,7 +226,8 @@ class PubSubHub:
             while True:
                 if self._closed:
                     raise ClosedError("this RedisBackend was closed")
-                if state.confirmed_in != self._generation:
+                link = state.link
+                if link is None or not state.live:
                     state.confirmed.clear()  # only a wake-up call: the check above decides
                     await state.confirmed.wait()
                     continue
@@ -196,14 +235,14 @@ class PubSubHub:
                     return state.head
                 if state.head_task is None:
                     state.head_task = asyncio.get_running_loop().create_task(
-                        self._establish_head(state, self._generation)
+                        self._establish_head(state, link.generation)
                     )
                     state.head_task.add_done_callback(_forget_head_task(state))
                 await asyncio.shield(state.head_task)
 
     async def _establish_head(self, state: _Channel, generation: int) -> None:
         head = await self._read_head(state.key)
-        if generation == self._generation and state.confirmed_in == generation:
+        if state.live and state.confirmed_in == generation:
             state.head = head if state.head is None else max(head, state.head)
 
     def _detach(self, state: _Channel, subscription: RedisSubscription) -> None:
@@ -215,113 +254,182 @@ class PubSubHub:
         """Forget a channel nobody listens to any more, unsubscribing it in Redis."""
         if self._channels.get(state.name) is not state:
             return
-        if not self._connected:
+        link = state.link
+        if link is None or not link.connected:
             # Nothing is subscribed on a connection that does not exist yet.
-            del self._channels[state.name]
-        elif state.confirmed_in == self._generation:
-            del self._channels[state.name]
-            self._send(("UNSUBSCRIBE", state.name))
-        # Otherwise its SUBSCRIBE is in flight: it is released on confirmation,
+            self._forget(state)
+        elif state.live:
+            self._forget(state)
+            link.unsubscribe(state.name)
+        # Otherwise its SUBSCRIBE is in flight: it is released on the reply,
         # so that replies for one name always alternate subscribe/unsubscribe.
 
-    # -- the connection ------------------------------------------------------------
+    def _forget(self, state: _Channel) -> None:
+        del self._channels[state.name]
+        if state.link is not None:
+            state.link.channels.pop(state.name, None)
+            state.link = None
 
-    def _send(self, command: Command) -> None:
-        self._outbox.append(command)
-        self._outbox_ready.set()
+    # -- placing channels on links ------------------------------------------------------
 
-    async def _run(self) -> None:
+    def _link_for(self, key: str) -> Link[_Channel] | None:
+        """The link to the node serving ``key`` (started if new); None if no node does yet."""
+        try:
+            node = self._router.node_for(key)
+        except REDIRECTS:  # an uncovered slot: placed when the map is re-read
+            return None
+        link = self._links.get(node)
+        if link is None:
+            link = self._links[node] = Link(node, self._verbs)
+            link.task = asyncio.get_running_loop().create_task(
+                self._run(link), name=f"tidings-redis-pubsub-{node.name}"
+            )
+        return link
+
+    def _assign(self, state: _Channel, link: Link[_Channel] | None) -> None:
+        old = state.link
+        if old is link:
+            return
+        if old is not None:
+            old.channels.pop(state.name, None)
+            if state.live and old.connected:
+                old.unsubscribe(state.name)
+            self._stats["resubscribes"] += 1
+        state.link = link
+        state.confirmed_in = -1
+        state.head = None
+        if state.listeners:
+            state.needs_reset = True
+        if link is not None:
+            link.channels[state.name] = state
+            if link.connected:
+                link.subscribe(state.name)
+
+    def _resubscribe(self, state: _Channel) -> None:
+        """Subscribe again, wherever the channel lives now (its last attempt failed)."""
+        if self._channels.get(state.name) is not state or state.live:
+            return
+        if not state.in_use:
+            self._forget(state)
+            return
+        link = self._link_for(state.key)
+        if link is not state.link:
+            self._assign(state, link)
+        elif link is not None and link.connected:
+            link.subscribe(state.name)
+
+    def _reroute(self, complete: bool) -> None:
+        """The cluster's map changed: move every channel whose slot has a new owner."""
+        if self._closed:
+            return
+        for state in list(self._channels.values()):
+            link = self._link_for(state.key)
+            if link is state.link:
+                continue
+            if state.link is not None:
+                self._departures.setdefault(state.link.node, set()).add(key_slot(state.name))
+            self._assign(state, link)
+        if complete:
+            departures, self._departures = self._departures, {}
+            for node, slots in departures.items():
+                self._report(node, slots)
+
+    def _report(self, node: Node, slots: set[int]) -> None:
+        if self._router.is_primary(node):
+            self._stats["slot_moves"] += len(slots)
+            logger.warning(
+                "tidings: %d slot(s) with subscribed channels moved off %s; resubscribed where they "
+                "live now, their listeners re-read history",
+                len(slots),
+                node.name,
+            )
+        else:
+            self._stats["failovers"] += 1
+            logger.warning(
+                "tidings: %s no longer serves any slot (failover); its channels were resubscribed on "
+                "the new primaries, their listeners re-read history",
+                node.name,
+            )
+
+    def _strand(self, state: _Channel) -> None:
+        """The server dropped this subscription: re-read the map, then subscribe again."""
+        self._stranded.add(state.name)
+        if self._settler is None:
+            self._settler = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        try:
+            await self._router.refresh()
+        except Exception as exc:  # place them with the map we have; -MOVED corrects it
+            logger.warning("tidings: could not re-read the Redis Cluster slot map: %s", exc)
+        finally:
+            self._settler = None
+        stranded, self._stranded = self._stranded, set()
+        for name in stranded:
+            state = self._channels.get(name)
+            if state is not None:
+                self._resubscribe(state)
+
+    # -- the connections ------------------------------------------------------------
+
+    async def _run(self, link: Link[_Channel]) -> None:
         loop = asyncio.get_running_loop()
         delay = self._reconnect_delay
-        while True:
-            try:
-                connection = await self._connections.open_dedicated()
-            except Exception as exc:  # unreachable, or refused (auth, ACL...): keep trying
-                self._lost(exc)
-                await self._backoff(delay)
-                delay = min(delay * 2, self._max_reconnect_delay)
-                continue
-            connected_at = loop.time()
-            error = await self._serve(connection)
-            self._lost(error)
-            if loop.time() - connected_at < _STABLE_SECS:
-                # Dropped again right away (e.g. Redis keeps cutting us off for
-                # falling behind): back off instead of hammering it.
-                await self._backoff(delay)
-                delay = min(delay * 2, self._max_reconnect_delay)
-            else:
-                delay = self._reconnect_delay
-
-    async def _backoff(self, delay: float) -> None:
-        await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-
-    async def _serve(self, connection: AbstractConnection) -> BaseException:
-        """Use one connection until it fails; returns why it failed."""
-        self._generation += 1
-        self._connected = True
-        self._outbox.clear()
-        names = [state.name for state in self._channels.values()]
-        for start in range(0, len(names), _SUBSCRIBE_CHUNK):
-            self._send(("SUBSCRIBE", *names[start : start + _SUBSCRIBE_CHUNK]))
-        sender = asyncio.get_running_loop().create_task(self._send_loop(connection))
         try:
-            await self._read_loop(connection, sender)
+            while link.channels:
+                try:
+                    connection = await link.node.connections.open_dedicated()
+                except Exception as exc:  # unreachable, or refused (auth, ACL...): keep trying
+                    self._lost(link, exc)
+                    await self._backoff(link, delay)
+                    delay = min(delay * 2, self._max_reconnect_delay)
+                    continue
+                connected_at = loop.time()
+                error = await self._serve(link, connection)
+                self._lost(link, error)
+                if loop.time() - connected_at < _STABLE_SECS:
+                    # Dropped again right away (e.g. Redis keeps cutting us off for
+                    # falling behind): back off instead of hammering it.
+                    await self._backoff(link, delay)
+                    delay = min(delay * 2, self._max_reconnect_delay)
+                else:
+                    delay = self._reconnect_delay
+        finally:
+            if self._links.get(link.node) is link:
+                del self._links[link.node]
+
+    async def _backoff(self, link: Link[_Channel], delay: float) -> None:
+        """Wait before reconnecting; on a cluster, watch the map meanwhile (a replica may take over)."""
+        remaining = delay * random.uniform(0.5, 1.0)
+        while remaining > 0 and link.channels:
+            if self._router.sharded:
+                self._router.refresh_soon()
+            step = min(remaining, _WATCH_INTERVAL)
+            await asyncio.sleep(step)
+            remaining -= step
+
+    async def _serve(self, link: Link[_Channel], connection: Any) -> BaseException:
+        """Use one connection until it fails; returns why it failed."""
+        if link.generation >= 0:
+            self._stats["reconnects"] += 1
+            self._stats["resubscribes"] += len(link.channels)
+        link.reset(next(self._generations))
+        for name in link.channels:
+            link.subscribe(name)
+        try:
+            await serve(link, connection, self, health_check_interval=self._health_check_interval)
         except UNREACHABLE as exc:
             return exc
         except Exception as exc:  # not expected: start afresh rather than die silently
-            logger.exception("tidings: the Redis Pub/Sub reader failed")
+            logger.exception("tidings: the Redis Pub/Sub reader of %s failed", link.node.name)
             return exc
-        finally:
-            self._connected = False
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-            await connection.disconnect(nowait=True)
-
-    async def _send_loop(self, connection: AbstractConnection) -> None:
-        try:
-            while True:
-                await self._outbox_ready.wait()
-                self._outbox_ready.clear()
-                commands, self._outbox = self._outbox, []
-                if not connection.is_connected:
-                    return  # never let redis-py reconnect it behind the reader's back
-                if commands:
-                    await connection.send_packed_command(pack(commands, connection), check_health=False)
-        except UNREACHABLE:
-            # The reader sees the closed connection and handles the loss.
-            await connection.disconnect(nowait=True)
-
-    async def _read_loop(self, connection: AbstractConnection, sender: asyncio.Task[None]) -> NoReturn:
-        interval = self._health_check_interval
-        awaiting_pong = False
-        while True:
-            try:
-                reply: Any = await connection.read_response(disable_decoding=True, timeout=interval)
-            except ResponseError as exc:
-                # e.g. an ACL refusing one channel: the others keep working,
-                # and joiners of that channel time out with an error.
-                logger.error("tidings: Redis refused a Pub/Sub command: %s", exc)
-                continue
-            if reply is None:
-                if sender.done() or awaiting_pong:
-                    raise ConnectionError(f"no reply from Redis Pub/Sub within {interval:g} s")
-                awaiting_pong = True
-                self._send(("PING",))
-                continue
-            awaiting_pong = False
-            if not isinstance(reply, list) or len(reply) < 3:
-                continue  # PONG outside subscribed mode
-            kind = reply[0]
-            if kind == b"message":
-                self._on_message(reply[1], reply[2])
-            elif kind == b"subscribe":
-                self._on_subscribed(reply[1])
+        raise AssertionError("serve() only ends by raising")  # pragma: no cover
 
     # -- what arrives ----------------------------------------------------------------
 
-    def _on_message(self, name: bytes, message: bytes) -> None:
-        state = self._channels.get(name)
-        if state is None or state.confirmed_in != self._generation:
+    def on_message(self, link: Link[_Channel], name: bytes, message: bytes) -> None:
+        state = link.channels.get(name)
+        if state is None or not state.live:
             return  # left over from an earlier subscription of the same name
         try:
             entries = self._decode(state.channel, message)
@@ -341,11 +449,18 @@ class PubSubHub:
                 except Exception:
                     logger.exception("tidings: live listener of %r failed", state.channel)
 
-    def _on_subscribed(self, name: bytes) -> None:
+    def on_subscribed(self, link: Link[_Channel], name: bytes) -> None:
+        link.take((link.verbs.subscribed, name))
         state = self._channels.get(name)
-        if state is None or state.confirmed_in == self._generation:
+        if state is None:
+            return  # released meanwhile; its UNSUBSCRIBE was sent then
+        if state.link is not link:
+            # Moved to another node while this SUBSCRIBE was in flight: undo it here.
+            link.unsubscribe(name)
             return
-        state.confirmed_in = self._generation
+        if state.live:
+            return
+        state.confirmed_in = link.generation
         state.confirmed.set()
         if not state.in_use:
             self._release(state)
@@ -355,18 +470,62 @@ class PubSubHub:
             for subscription in list(state.listeners):
                 _notify(subscription, BackendStatus.CONNECTED, None)
 
-    def _lost(self, cause: BaseException) -> None:
+    def on_unsubscribed(self, link: Link[_Channel], name: bytes) -> None:
+        if link.take((link.verbs.unsubscribed, name)):
+            return  # the reply to our own UNSUBSCRIBE
+        # Pushed by the server: the slot moved to another node, or this node
+        # stopped being a primary (Redis >= 7 drops sharded subscribers then).
+        state = link.channels.get(name)
+        if state is None or not state.live:
+            return
+        logger.info(
+            "tidings: %s unsubscribed us from %r (its slot moved, or the node is no longer a primary)",
+            link.node.name,
+            state.key,
+        )
+        state.confirmed_in = -1
+        state.head = None
+        if state.listeners:
+            state.needs_reset = True
+        self._strand(state)
+
+    def on_refused(self, link: Link[_Channel], error: ResponseError) -> None:
+        if isinstance(error, MovedError):
+            # The command about that slot was refused: find it by slot, not position.
+            slot = error.slot_id
+            owed = next((item for item in link.expected if key_slot(item[1]) == slot), None)
+            self._router.stats["redirects"] += 1
+            self._router.redirected(error)
+        else:
+            owed = link.expected.popleft() if link.expected else None
+            logger.error("tidings: Redis refused a Pub/Sub command on %s: %s", link.node.name, error)
+        if owed is None:
+            return
+        link.take(owed)
+        state = link.channels.get(owed[1])
+        if owed[0] != link.verbs.subscribed or state is None or state.live:
+            return
+        if isinstance(error, MovedError):
+            self._resubscribe(state)
+        elif isinstance(error, REDIRECTS):  # CLUSTERDOWN, TRYAGAIN: not now
+            self._strand(state)
+        elif not state.in_use:
+            self._release(state)
+        # Anything else (an ACL refusing the channel...): joiners time out with an error.
+
+    def _lost(self, link: Link[_Channel], cause: BaseException) -> None:
         """The connection is gone (or could not be made): tell each listener once."""
-        self._connected = False
+        link.connected = False
         error: BaseException = cause
         if not isinstance(cause, BackendUnavailableError):
-            error = unavailable("listening on Redis Pub/Sub (reconnecting)", cause)
-        for state in list(self._channels.values()):
-            state.confirmed.clear()
+            error = unavailable(f"listening on Redis Pub/Sub at {link.node.name} (reconnecting)", cause)
+        if self._router.sharded:
+            self._router.refresh_soon()
+        for state in list(link.channels.values()):
             state.confirmed_in = -1
             state.head = None
             if not state.in_use:
-                del self._channels[state.name]
+                self._forget(state)
                 continue
             if state.listeners and not state.needs_reset:
                 state.needs_reset = True

@@ -125,6 +125,12 @@ return finish(ids)
 )
 """KEYS: stream. ARGV: maxlen, ttl, then (event, json data) per record."""
 
+APPEND_TIDINGS_SHARDED = Script(
+    APPEND_TIDINGS.source.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+)
+"""The same on a Redis Cluster: sharded Pub/Sub (Redis >= 7.0), so the message
+stays in the shard that stores the stream instead of reaching every node."""
+
 
 APPEND_UPSTASH = _append_script(
     5,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -14,11 +13,10 @@ from redis.exceptions import NoScriptError, ResponseError
 from tidings._backend import Retention
 from tidings._exceptions import BackendError, ClosedError
 
-from ._connections import Command, Connections, connect, pack, read_reply
-from ._errors import UNREACHABLE, unavailable, wrap
+from ._connections import ASKING, Command, Connections, connect, pack, read_reply
+from ._errors import REDIRECTS, UNREACHABLE, unavailable, wrap
 from ._layout import Layout
 
-_MAX_CONNECT_DELAY = 0.5
 # Bounds on one merged script call: its PUBLISH must stay far below Redis'
 # Pub/Sub output-buffer limit, and one call should not stall Redis for long.
 _MAX_MERGED_RECORDS = 1000
@@ -26,7 +24,17 @@ _MAX_MERGED_BYTES = 256 * 1024
 
 
 class _Append:
-    __slots__ = ("channel", "deadline", "future", "key", "records", "retention", "retried", "size")
+    __slots__ = (
+        "asking",
+        "channel",
+        "deadline",
+        "future",
+        "key",
+        "records",
+        "retention",
+        "retried",
+        "size",
+    )
 
     def __init__(
         self,
@@ -36,6 +44,7 @@ class _Append:
         retention: Retention,
         future: asyncio.Future[list[str]],
         deadline: float,
+        asking: bool = False,
     ) -> None:
         self.channel = channel
         self.key = key
@@ -43,6 +52,7 @@ class _Append:
         self.retention = retention
         self.future = future
         self.deadline = deadline
+        self.asking = asking  # sent after ASKING: the slot is being migrated here
         self.size = sum(len(event) + len(payload) for event, payload in records)
         self.retried = False  # sent once already and bounced off NOSCRIPT
 
@@ -68,9 +78,14 @@ class AppendWriter:
       after the append was sent, or no reply comes within ``timeout``, it gets
       ``BackendUnavailableError``: the outcome is unknown, never reported as
       success;
-    * every call ends within ``timeout`` seconds. While Redis is unreachable
-      the writer keeps reconnecting, so a short outage is invisible to callers
-      whose deadline has not passed.
+    * every call ends by its deadline.
+
+    What the writer cannot settle itself it hands back to its caller (the
+    router, which retries elsewhere or later): a failed connection attempt
+    fails the queued appends with the connection error (nothing was sent), and
+    a Redis Cluster redirection (``MOVED``, ``ASK``, ``TRYAGAIN``,
+    ``CLUSTERDOWN``) fails the appends it answered with that error (the script
+    did not run).
     """
 
     def __init__(
@@ -79,17 +94,16 @@ class AppendWriter:
         layout: Layout,
         *,
         timeout: float,
-        reconnect_delay: float = 0.05,
     ) -> None:
         self._connections = connections
         self._layout = layout
         self._timeout = timeout
-        self._reconnect_delay = reconnect_delay
         self._queue: deque[_Append] = deque()
         self._in_flight: list[_Append] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         self._connection: AbstractConnection | None = None
         self._load_script = False
         self._load_error: ResponseError | None = None
@@ -97,20 +111,33 @@ class AppendWriter:
         self._closed = False
 
     async def append(
-        self, channel: str, key: str, records: Sequence[tuple[str, bytes]], retention: Retention
+        self,
+        channel: str,
+        key: str,
+        records: Sequence[tuple[str, bytes]],
+        retention: Retention,
+        *,
+        deadline: float,
+        asking: bool = False,
     ) -> list[str]:
         """Store ``records`` atomically at the end of stream ``key``; their ids."""
         if self._closed:
             raise ClosedError("this RedisBackend was closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[str]] = loop.create_future()
-        self._queue.append(_Append(channel, key, records, retention, future, loop.time() + self._timeout))
+        self._queue.append(_Append(channel, key, records, retention, future, deadline, asking))
         self._wakeup.set()
         if self._task is None:
             self._task = loop.create_task(self._run(), name="tidings-redis-writer")
-        if self._watchdog is None:
-            self._watchdog = loop.call_at(self._queue[0].deadline, self._expire)
+        if self._watchdog is None or deadline < self._watchdog_at:
+            self._arm(deadline)
         return await future
+
+    def _arm(self, deadline: float) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = asyncio.get_running_loop().call_at(deadline, self._expire)
+        self._watchdog_at = deadline
 
     async def aclose(self) -> None:
         self._closed = True
@@ -129,23 +156,22 @@ class AppendWriter:
         await self._drop_connection()
 
     # -- deadlines ------------------------------------------------------------------
-    # One timer for everyone instead of a timeout per call: all calls share
-    # the same timeout, so deadlines expire in queue order.
+    # One timer for everyone instead of a timeout per call. Deadlines mostly
+    # come in queue order, but an append the router retries keeps its own.
 
     def _expire(self) -> None:
         self._watchdog = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = asyncio.get_running_loop().time()
         oldest: float | None = None
         for pending in (*self._in_flight, *self._queue):
             if pending.future.done():
                 continue
             if pending.deadline > now:
-                oldest = pending.deadline
-                break
+                oldest = pending.deadline if oldest is None else min(oldest, pending.deadline)
+                continue
             _fail(pending, unavailable(_doing(pending), self._last_error, self._timeout))
         if oldest is not None:
-            self._watchdog = loop.call_at(oldest, self._expire)
+            self._arm(oldest)
 
     # -- the writer task --------------------------------------------------------------
 
@@ -167,7 +193,7 @@ class AppendWriter:
                 await self._flush(connection, batch)
 
     async def _connect(self) -> AbstractConnection | None:
-        """The live connection, (re)connecting while any queued caller still waits."""
+        """The live connection; None (the queue failed) if one cannot be made now."""
         connection = self._connection
         if connection is not None:
             # Unread data or EOF on an idle connection means the server closed
@@ -176,29 +202,25 @@ class AppendWriter:
             if connection.is_connected and not await connection.can_read():
                 return connection
             await self._drop_connection()
-        delay = self._reconnect_delay
-        while any(not pending.future.done() for pending in self._queue):
-            connection = self._connections.dedicated()
-            try:
-                async with asyncio.timeout(self._timeout):
-                    await connect(connection)
-                    # Loading the script now also waits out a Redis that is
-                    # still LOADING its data after a restart: that is refused
-                    # here, before any append is sent, and retried.
-                    await self._load(connection)
-            except Exception as exc:  # unreachable, or refused (auth...): retry until deadlines
-                self._last_error = exc
-                await connection.disconnect(nowait=True)
-                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, _MAX_CONNECT_DELAY)
-                continue
-            except BaseException:  # cancelled by aclose: do not leak the socket
-                await connection.disconnect(nowait=True)
-                raise
-            self._connection = connection
-            return connection
-        self._queue.clear()
-        return None
+        connection = self._connections.dedicated()
+        try:
+            async with asyncio.timeout(self._timeout):
+                await connect(connection)
+                # Loading the script now also waits out a Redis that is still
+                # LOADING its data after a restart: that is refused here, before
+                # any append is sent.
+                await self._load(connection)
+        except Exception as exc:  # unreachable, or refused (auth...): nothing was sent
+            self._last_error = exc
+            await connection.disconnect(nowait=True)
+            while self._queue:
+                _fail(self._queue.popleft(), exc)  # the router retries them
+            return None
+        except BaseException:  # cancelled by aclose: do not leak the socket
+            await connection.disconnect(nowait=True)
+            raise
+        self._connection = connection
+        return connection
 
     async def _load(self, connection: AbstractConnection) -> None:
         source = self._layout.append_script.source
@@ -223,6 +245,8 @@ class AppendWriter:
             first = call[0]
             records = [record for pending in call for record in pending.records]
             args = self._layout.append_args(first.channel, records, first.retention)
+            if first.asking:
+                commands.append(ASKING)
             commands.append(script.evalsha([first.key], args))
         self._in_flight = batch
         retry: list[_Append] = []
@@ -232,6 +256,8 @@ class AppendWriter:
             if loading:
                 self._loaded(await read_reply(connection))
             for call in calls:
+                if call[0].asking:
+                    await read_reply(connection)  # +OK, or an error the script call repeats
                 reply = await read_reply(connection)
                 done += 1
                 self._settle(call, reply, retry)
@@ -257,6 +283,10 @@ class AppendWriter:
             self._queue.extendleft(reversed(retry))
 
     def _settle(self, call: list[_Append], reply: Any, retry: list[_Append]) -> None:
+        if isinstance(reply, REDIRECTS):
+            for pending in call:
+                _fail(pending, reply)  # the script did not run: the router sends it elsewhere
+            return
         if isinstance(reply, NoScriptError):
             for pending in call:
                 if self._load_error is not None:
@@ -299,6 +329,7 @@ def _merge(batch: list[_Append]) -> list[list[_Append]]:
             call, totals = current
             if (
                 call[0].retention == pending.retention
+                and call[0].asking == pending.asking
                 and totals[0] + len(pending.records) <= _MAX_MERGED_RECORDS
                 and totals[1] + pending.size <= _MAX_MERGED_BYTES
             ):

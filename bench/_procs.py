@@ -1,0 +1,104 @@
+"""Child processes of a benchmark: the SSE server and its load generators."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from bench._common import ROOT, cpu_seconds, rss_bytes
+from tests.support.redis_server import free_port
+
+_ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+
+
+class _Child:
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            env=_ENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.strip())
+        self._lines.put("")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+    def line(self, timeout: float) -> str:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"{self.process.args!r}: no answer within {timeout} s") from None
+        if not line and self.process.poll() is not None:
+            raise RuntimeError(f"{self.process.args!r} exited with {self.process.returncode}")
+        return line
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+class Server(_Child):
+    def __init__(self, stack: str, redis: str | None = None) -> None:
+        self.port = free_port()
+        args = ["bench.sse_server", "--stack", stack, "--port", str(self.port)]
+        super().__init__([*args, "--redis", redis] if redis else args)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.get("/bench/stats")
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"the {stack} server did not start") from None
+                time.sleep(0.1)
+
+    def get(self, path: str, timeout: float = 60) -> Any:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            return orjson.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+
+class Load(_Child):
+    def __init__(self, args: list[str]) -> None:
+        super().__init__(["bench.sse_load", *args])
