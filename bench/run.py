@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from bench._common import ROOT, install_uvloop, machine, median, raise_fd_limit
 
 SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn")
+# tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
+OURS = {"tidings": "", "native": ", native server"}
 
 
 @dataclass
@@ -128,45 +130,48 @@ def fanout_rows(
     detail: list[str] = []
     for conns, channels in configs:
         peaks: dict[str, list[float]] = {stack: [] for stack in sse.STACKS}
-        at_500k: list[sse.Step] = []
-        lost = 0
+        at_500k: dict[str, list[sse.Step]] = {stack: [] for stack in OURS}
+        lost = dict.fromkeys(OURS, 0)
         for index in range(runs):
             for stack in sse.STACKS:
                 run = sse.fanout(stack, conns, channels, ladder, seconds, freeze=True)
                 peak = max(run.steps, key=lambda s: s.delivered if not s.lost else 0)
                 peaks[stack].append(peak.delivered)
-                lost += sum(s.lost + s.disorder for s in run.steps if stack == "tidings")
                 for step in run.steps:
                     detail.append(
                         f"| {stack} | {conns} | {channels} | {index + 1} | {step.offered:,.0f} | "
                         f"{step.delivered:,.0f} | {step.p50_ms:.1f} | {step.p99_ms:.1f} | "
                         f"{step.lost} | {step.disorder} | {step.server_cpu:.0%} | {step.load_cpu:.0%} |"
                     )
-                    if stack == "tidings" and 400_000 <= step.offered <= 600_000:
-                        at_500k.append(step)
+                    if stack in OURS:
+                        lost[stack] += step.lost + step.disorder
+                        if 400_000 <= step.offered <= 600_000:
+                            at_500k[stack].append(step)
                 log(f"fanout {stack} {conns}x{channels} run {index + 1}: peak {peak.delivered:,.0f}/s")
-        o, t = median(peaks["tidings"]), median(peaks["broadcaster"])
+        t = median(peaks["broadcaster"])
         where = "one hot channel" if channels == 1 else f"{channels} channels"
-        rows.append(
-            Row(
-                f"SSE fan-out, {conns:,} connections, {where}: peak deliveries/s",
-                _n(o),
-                _n(t),
-                _ratio(o, t),
-                f"baseline: broadcaster memory:// + sse-starlette; tidings lost/out-of-order: {lost}",
-            )
-        )
-        if at_500k:
-            p99 = median(s.p99_ms for s in at_500k)
+        for stack, label in OURS.items():
+            o = median(peaks[stack])
             rows.append(
                 Row(
-                    f"SSE p99 latency at ~500k deliveries/s, {conns:,} conns, {where} (ms)",
-                    _n(p99),
-                    "saturated below",
-                    "",
-                    "baseline saturates far below this rate",
+                    f"SSE fan-out, {conns:,} connections, {where}{label}: peak deliveries/s",
+                    _n(o),
+                    _n(t),
+                    _ratio(o, t),
+                    f"baseline: broadcaster memory:// + sse-starlette; lost/out-of-order: {lost[stack]}",
                 )
             )
+            if at_500k[stack]:
+                p99 = median(s.p99_ms for s in at_500k[stack])
+                rows.append(
+                    Row(
+                        f"SSE p99 latency at ~500k deliveries/s, {conns:,} conns, {where}{label} (ms)",
+                        _n(p99),
+                        "saturated below",
+                        "",
+                        "baseline saturates far below this rate",
+                    )
+                )
     return rows, detail
 
 
@@ -175,9 +180,9 @@ def memory_rows(runs: int, conns: int) -> list[Row]:
 
     per = {
         stack: [sse.idle_memory(stack, conns) for _ in range(runs)]
-        for stack in ("tidings", "broadcaster", "bare")
+        for stack in ("tidings", "native", "broadcaster", "bare")
     }
-    o, t, bare = (median(per[s]) for s in ("tidings", "broadcaster", "bare"))
+    o, native, t, bare = (median(per[s]) for s in ("tidings", "native", "broadcaster", "bare"))
     return [
         Row(
             f"RSS per idle SSE connection at {conns:,} (bytes)",
@@ -185,7 +190,14 @@ def memory_rows(runs: int, conns: int) -> list[Row]:
             _n(t),
             _ratio(o, t, lower_is_better=True),
             f"baseline: broadcaster + sse-starlette; a bare uvicorn SSE app costs {bare:,.0f}",
-        )
+        ),
+        Row(
+            f"RSS per idle SSE connection at {conns:,}, native server (bytes)",
+            _n(native),
+            _n(t),
+            _ratio(native, t, lower_is_better=True),
+            "tidings.asgi.serve_native: no uvicorn; baseline as above",
+        ),
     ]
 
 

@@ -16,7 +16,7 @@ import orjson
 from bench._common import hist_percentile
 from bench._procs import Load, Server
 
-STACKS = ("tidings", "broadcaster")
+STACKS = ("tidings", "native", "broadcaster")
 
 
 @dataclass

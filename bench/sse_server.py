@@ -1,14 +1,16 @@
 """The SSE server under test, in its own process: tidings, or the stack a Python user would assemble.
 
-    python -m bench.sse_server --stack tidings|broadcaster|bare --port P [--redis URL]
+    python -m bench.sse_server --stack tidings|native|broadcaster|bare --port P [--redis URL]
 
 * ``tidings``: ``tidings.asgi.handle(Realtime())`` (memory backend, or Redis with ``--redis``);
+* ``native``: the same endpoint served by ``tidings.asgi.serve_native`` (asyncio protocol, no
+  uvicorn in the data path; the ``/bench/*`` routes are its fallback app);
 * ``broadcaster``: ``broadcaster.Broadcast("memory://")`` (or ``redis://``) + ``sse-starlette``'s
   ``EventSourceResponse`` in a Starlette app -- the usual recipe;
 * ``bare``: an ASGI app that answers an SSE stream and then waits for the disconnect:
   the floor of what uvicorn itself costs per connection.
 
-All run under uvicorn with uvloop and httptools. ``/bench/*`` routes drive the
+All others run under uvicorn; all use uvloop and httptools. ``/bench/*`` routes drive the
 run: ``/bench/emit?rate=R&seconds=S&channels=K`` emits ``{"q": seq, "t": µs}``
 (per-channel sequence numbers, emit time on CLOCK_MONOTONIC) round-robin over
 channels ``c0..c{K-1}`` at R events/s and answers with the last sequence number
@@ -102,18 +104,25 @@ class Control:
         return {"emitted": emitted, "seconds": loop.time() - started, "last": seqs[:channels]}
 
 
-def tidings_app(redis: str | None) -> ASGIApp:
-    from tidings import Realtime
-    from tidings.asgi import handle
+TIDINGS_OPTIONS: dict[str, Any] = {"ping_interval": 60, "max_connections": None, "max_channels": 4}
 
-    realtime = Realtime(redis=redis, max_length=1000)
-    endpoint = handle(realtime, ping_interval=60, max_connections=None, max_channels=4)
+
+def tidings_control(realtime: Any, count: Callable[[], int]) -> Control:
     handles = [realtime.channel(name) for name in CHANNELS]
 
     async def publish(index: int, data: dict[str, int]) -> object:
         return await handles[index].emit("tick", data)
 
-    control = Control(publish, lambda: len(endpoint._connections))
+    return Control(publish, count)
+
+
+def tidings_app(redis: str | None) -> ASGIApp:
+    from tidings import Realtime
+    from tidings.asgi import handle
+
+    realtime = Realtime(redis=redis, max_length=1000)
+    endpoint = handle(realtime, **TIDINGS_OPTIONS)
+    control = tidings_control(realtime, lambda: len(endpoint._connections))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/bench/"):
@@ -193,14 +202,31 @@ def bare_app() -> ASGIApp:
     return app
 
 
+async def serve_native(port: int, redis: str | None) -> None:
+    from tidings import Realtime
+    from tidings.asgi import serve_native
+
+    realtime = Realtime(redis=redis, max_length=1000)
+    servers: list[Any] = []  # the control counts the streams of the server it is part of
+    control = tidings_control(realtime, lambda: len(servers[0].endpoint._connections))
+    server = await serve_native(
+        realtime, "127.0.0.1", port, backlog=4096, fallback=control, **TIDINGS_OPTIONS
+    )
+    servers.append(server)
+    await server.serve_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stack", choices=["tidings", "broadcaster", "bare"], required=True)
+    parser.add_argument("--stack", choices=["tidings", "native", "broadcaster", "bare"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis")
     args = parser.parse_args()
     raise_fd_limit()
     install_uvloop()
+    if args.stack == "native":
+        asyncio.run(serve_native(args.port, args.redis))
+        return
     import uvicorn
 
     if args.stack == "tidings":

@@ -230,6 +230,21 @@ class Feed:
         """Whether ``pull()`` has something to return or a catch-up read to run."""
         return bool(self._problems or self._taken < len(self._queue) or self._needs_catch_up or self._closed)
 
+    @property
+    def needs_read(self) -> bool:
+        """Whether ``pull()`` would read history (await) rather than return at once."""
+        return self._needs_catch_up and not (self._problems or self._taken < len(self._queue) or self._closed)
+
+    def pull_ready(self) -> list[Entry] | BaseException | None:
+        """``pull()`` without its catch-up read: never waits; ``[]`` if only a read is pending."""
+        if self._problems:
+            return self._problems.pop(0)
+        if self._taken < len(self._queue):
+            return self.drain_ready()
+        if self._closed:
+            return None
+        return []
+
     async def pull(self) -> list[Entry] | BaseException | None:
         """Without waiting for live entries: a problem to report, every queued entry
         (maybe none), or None once closed.
@@ -237,18 +252,12 @@ class Feed:
         When nothing is queued and history must be read (catch-up), reads one
         page first; ``has_work`` tells whether more remains.
         """
+        if not self.needs_read:
+            return self.pull_ready()
+        await self._catch_up()
         if self._problems:
             return self._problems.pop(0)
-        if self._taken < len(self._queue):
-            return self.drain_ready()
-        if self._closed:
-            return None
-        if self._needs_catch_up:
-            await self._catch_up()
-            if self._problems:
-                return self._problems.pop(0)
-            return self.drain_ready()
-        return []
+        return self.drain_ready()
 
     async def close(self) -> None:
         if self._closed:

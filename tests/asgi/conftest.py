@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from tidings import Realtime
+from tidings import Channel, Realtime
 
 from .live_server import LiveServer
-from .raw_http import RawStream
+from .raw_http import Frame, RawStream
 
 Serve = Callable[..., Awaitable[LiveServer]]
 Open = Callable[..., Awaitable[RawStream]]
@@ -53,6 +54,48 @@ async def open_stream() -> AsyncIterator[Open]:
     yield open_
     for stream in streams:
         await stream.close()
+
+
+async def emit_numbers(channel: Channel, stop: asyncio.Event) -> None:
+    """Emit 0, 1, 2, ... on ``channel``, yielding to the loop after each, until ``stop`` is set."""
+    n = 0
+    while not stop.is_set():
+        await channel.emit("n", n)
+        n += 1
+        await asyncio.sleep(0)
+
+
+async def replay_while_emitting(channel: Channel, server: Any, open_stream: Open) -> tuple[str, list[Frame]]:
+    """Open a stream resuming from a stored event while ``emit_numbers`` runs; its first 300 frames.
+
+    Returns the id resumed from and the frames (connected, then 0, 1, 2, ...).
+    """
+    start = await channel.emit("n", -1)
+    stop = asyncio.Event()
+    emitter = asyncio.create_task(emit_numbers(channel, stop))
+    await asyncio.sleep(0.05)
+    stream = await open_stream(server, f"/?channel={channel.name}&last_ack_{channel.name}={start}")
+    frames = await stream.frames(300)
+    stop.set()
+    await emitter
+    return start, frames
+
+
+async def check_shutdown(
+    shutdown: Callable[[], Awaitable[None]], streams: list[RawStream], open_stream: Open, server: Any
+) -> None:
+    """``shutdown()`` ends every stream with ``reconnect`` at once (the first one after one
+    event), and new requests then get 503."""
+    started = time.monotonic()
+    await shutdown()
+    assert time.monotonic() - started < 1
+    for index, stream in enumerate(streams):
+        frames = await stream.until_end()
+        assert frames[-1].data["type"] == "reconnect"
+        assert len(frames) == (2 if index == 0 else 1)
+    refused = await open_stream(server, "/?channel=c")
+    assert refused.status == 503
+    assert "shutting down" in (await refused.json())["error"]
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:

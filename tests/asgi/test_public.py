@@ -12,12 +12,14 @@ def test_asgi_surface() -> None:
         "InvalidTokenError",
         "Middleware",
         "MultiMap",
+        "NativeServer",
         "RealtimeEndpoint",
         "Request",
         "Response",
         "TokenAuth",
         "TokenGrant",
         "handle",
+        "serve_native",
     ]
     for name in tidings.asgi.__all__:
         assert getattr(tidings.asgi, name) is not None

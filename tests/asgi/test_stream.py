@@ -9,7 +9,7 @@ from tidings._ids import MAX_PART
 from tidings.asgi import handle
 from tidings.asgi._cursor import channel_tag
 
-from .conftest import Open, Serve
+from .conftest import Open, Serve, replay_while_emitting
 
 
 async def test_headers_and_one_connected_frame_per_channel(
@@ -105,23 +105,7 @@ async def test_replay_and_concurrent_emits_have_no_gap_and_no_duplicate(
     realtime: Realtime, serve: Serve, open_stream: Open
 ) -> None:
     channel = realtime.channel("busy")
-    start = await channel.emit("n", -1)
-    stop = asyncio.Event()
-
-    async def emit_forever() -> None:
-        n = 0
-        while not stop.is_set():
-            await channel.emit("n", n)
-            n += 1
-            await asyncio.sleep(0)
-
-    server = await serve(handle(realtime))
-    emitter = asyncio.create_task(emit_forever())
-    await asyncio.sleep(0.05)
-    stream = await open_stream(server, f"/?channel=busy&last_ack_busy={start}")
-    frames = await stream.frames(300)
-    stop.set()
-    await emitter
+    _, frames = await replay_while_emitting(channel, await serve(handle(realtime)), open_stream)
     delivered = [f.data["data"] for f in frames[1:]]
     assert delivered == list(range(len(delivered)))
 

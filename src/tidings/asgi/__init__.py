@@ -20,6 +20,11 @@ Django (``asgi.py``), routing by path without any framework helper::
         else:
             await django_app(scope, receive, send)
 
+Without an ASGI server in the data path (an asyncio protocol; same protocol and options)::
+
+    server = await serve_native(realtime, "0.0.0.0", 8000, path="/api/realtime")
+    await server.serve_forever()
+
 The endpoint's lifespan handling (``shutdown()``) sends every open stream a
 ``reconnect`` frame; see docs/sse.md for running it under uvicorn.
 """
@@ -27,6 +32,7 @@ The endpoint's lifespan handling (``shutdown()``) sends every open stream a
 from ._auth import InvalidTokenError, TokenAuth, TokenGrant
 from ._endpoint import EndpointStats, Middleware, RealtimeEndpoint
 from ._handle import handle
+from ._native import NativeServer, serve_native
 from ._request import MultiMap, Request
 from ._responses import Response
 
@@ -35,10 +41,12 @@ __all__ = [
     "InvalidTokenError",
     "Middleware",
     "MultiMap",
+    "NativeServer",
     "RealtimeEndpoint",
     "Request",
     "Response",
     "TokenAuth",
     "TokenGrant",
     "handle",
+    "serve_native",
 ]

@@ -11,6 +11,10 @@ Each wake-up of the writer takes everything pending on every channel and
 sends it in ONE ``send``. While a send waits for a slow client, nothing is
 taken from the feeds, so the client backs up into each feed's bounded queue
 (which then resyncs from history) instead of into memory here.
+
+``_native.NativeConnection`` reuses all of this without a task: its server
+calls ``take_ready`` (or awaits ``_take`` only when a history read is due),
+``finish`` and ``opening``, and writes to the socket itself.
 """
 
 from __future__ import annotations
@@ -75,7 +79,8 @@ class _Slot:
         self.start = start
         # Entries at or below the head the feed attached at are replay.
         self.head: IdKey = parse_id(feed.head_id)
-        self.replaying = True
+        # Nothing stored after the start is replay: live from the first entry.
+        self.replaying = parse_id(start) < self.head
         self.last_sent = start
         self.finished = False  # the feed ended: nothing more to take from it
 
@@ -257,16 +262,7 @@ class Connection:
         self._timers[0] = asyncio.get_running_loop().call_later(self._settings.ping_interval, self._ping_tick)
 
     async def _write(self, send: Send) -> None:
-        opening = [retry_frame(self._settings.retry_ms)] if self._settings.retry_ms else []
-        cursor = encode_cursor(self._cursor_parts)
-        for slot in self._slots:
-            # The id line makes a plain EventSource resume from here even if
-            # the stream drops before the first event.
-            opening.append(with_id(cursor, connected_frame(slot.channel, slot.start)))
-        for slot, notice in self._opening_notices:
-            opening.append(self._notice_frame(slot, notice))
-        self._opening_notices = []
-        if not await _send(send, b"".join(opening)):
+        if not await _send(send, self.opening()):
             self.stop(Stop.DISCONNECTED)
             return
         loop = asyncio.get_running_loop()
@@ -285,20 +281,39 @@ class Connection:
                 await self._take(chunks)
                 if self._client_gone():
                     return
-            if self._ping_due:
-                self._ping_due = False
-                chunks.append(ping_frame(now_ms()))
-            if self._stop is not None:
-                # Clients resume by id (each channel's connected frame gave
-                # one); the timestamp is only the protocol's fallback, 1 ms
-                # early so that it errs toward a duplicate, never a loss.
-                chunks.append(reconnect_frame(now_ms() - 1))
-                self._ended = True
+            if self.finish(chunks):
                 await _send_last(send, b"".join(chunks))
                 return
             if chunks and not await _send(send, b"".join(chunks)):
                 self.stop(Stop.DISCONNECTED)
                 return
+
+    def opening(self) -> bytes:
+        """The start of the body: retry, one connected frame per channel, opening notices."""
+        opening = [retry_frame(self._settings.retry_ms)] if self._settings.retry_ms else []
+        cursor = encode_cursor(self._cursor_parts)
+        for slot in self._slots:
+            # The id line makes a plain EventSource resume from here even if
+            # the stream drops before the first event.
+            opening.append(with_id(cursor, connected_frame(slot.channel, slot.start)))
+        for slot, notice in self._opening_notices:
+            opening.append(self._notice_frame(slot, notice))
+        self._opening_notices = []
+        return b"".join(opening)
+
+    def finish(self, chunks: list[bytes]) -> bool:
+        """Add a due ping, and the reconnect frame if the stream ends (then True: the last write)."""
+        if self._ping_due:
+            self._ping_due = False
+            chunks.append(ping_frame(now_ms()))
+        if self._stop is None:
+            return False
+        # Clients resume by id (each channel's connected frame gave one); the
+        # timestamp is only the protocol's fallback, 1 ms early so that it
+        # errs toward a duplicate, never a loss.
+        chunks.append(reconnect_frame(now_ms() - 1))
+        self._ended = True
+        return True
 
     async def _take(self, chunks: list[bytes]) -> None:
         """Append to ``chunks`` the frames of everything the feeds have for us now."""
@@ -314,18 +329,42 @@ class Connection:
                 chunks.append(self._notice_frame(slot, _Notice("the event backend was closed")))
                 self.stop(Stop.FAILED)
                 continue
-            if item is None:
-                slot.finished = True
-                continue
-            if isinstance(item, BaseException):
-                chunks.append(self._notice_frame(slot, _Notice(str(item))))
-            elif slot.replaying:
+            if slot.replaying and isinstance(item, list):
                 await self._add_replay(slot, item, chunks)
+                self._more(slot)
             else:
-                self._add_frames(slot, item, chunks)
+                self._add_item(slot, item, chunks)
+
+    def take_ready(self, chunks: list[bytes]) -> bool:
+        """``_take`` without awaiting, for writers without a task of their own.
+
+        False, having taken nothing, if a feed needs an await (a history read,
+        or a replay, which may have to reopen it): then ``await _take`` instead.
+        """
+        slots = self._slots
+        for slot in slots:
+            if not slot.finished and slot.feed.has_work and (slot.replaying or slot.feed.needs_read):
+                return False
+        for slot in slots:
             if not slot.finished and slot.feed.has_work:
-                # More to read (a catch-up page at a time): come back after this send.
-                self._dirty = True
+                self._add_item(slot, slot.feed.pull_ready(), chunks)
+        return True
+
+    def _add_item(self, slot: _Slot, item: list[Entry] | BaseException | None, chunks: list[bytes]) -> None:
+        """A live batch, a problem, or the end of a feed (None)."""
+        if item is None:
+            slot.finished = True
+            return
+        if isinstance(item, BaseException):
+            chunks.append(self._notice_frame(slot, _Notice(str(item))))
+        else:
+            self._add_frames(slot, item, chunks)
+        self._more(slot)
+
+    def _more(self, slot: _Slot) -> None:
+        if not slot.finished and slot.feed.has_work:
+            # More to read (a catch-up page at a time): come back after this write.
+            self._dirty = True
 
     def _add_frames(self, slot: _Slot, entries: list[Entry], chunks: list[bytes]) -> None:
         if not entries:

@@ -57,6 +57,8 @@ class RealtimeEndpoint:
     A plain ASGI application; make one with ``tidings.asgi.handle()``.
     """
 
+    _connection_type: type[Connection] = Connection
+
     def __init__(
         self,
         realtime: Realtime,
@@ -183,7 +185,7 @@ class RealtimeEndpoint:
                 f"{settings.max_connections} (max_connections)",
                 503,
             )
-        return Connection(self._realtime, channels, positions, settings, self._frames)
+        return self._connection_type(self._realtime, channels, positions, settings, self._frames)
 
     async def _stream(
         self,
@@ -193,16 +195,9 @@ class RealtimeEndpoint:
         send: Send,
         cors_headers: list[tuple[bytes, bytes]],
     ) -> None:
-        # Counted from here on, with no await since _admit checked the limit.
-        self._connections.add(connection)
-        self._idle.clear()
-        self._served += 1
+        self._register(connection)
         try:
-            try:
-                await connection.open()
-            except (BackendError, ClosedError) as exc:
-                refusal = error_response(503, f"the event backend is unavailable: {exc}")
-                await refusal(scope, receive, _adding_headers(send, cors_headers))
+            if not await self._open(connection, scope, receive, _adding_headers(send, cors_headers)):
                 return
             # Headers go out only now that every subscription is live: the
             # browser client reports "connected" on them, and apps emit then.
@@ -210,10 +205,29 @@ class RealtimeEndpoint:
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await connection.run(receive, send)
         finally:
-            await connection.close()
-            self._connections.discard(connection)
-            if not self._connections:
-                self._idle.set()
+            await self._release(connection)
+
+    def _register(self, connection: Connection) -> None:
+        # Counted from here on, with no await since _admit checked the limit.
+        self._connections.add(connection)
+        self._idle.clear()
+        self._served += 1
+
+    async def _open(self, connection: Connection, scope: Scope, receive: Receive, answer: Send) -> bool:
+        """Open the connection's subscriptions; False if the backend is down (503 sent to ``answer``)."""
+        try:
+            await connection.open()
+        except (BackendError, ClosedError) as exc:
+            refusal = error_response(503, f"the event backend is unavailable: {exc}")
+            await refusal(scope, receive, answer)
+            return False
+        return True
+
+    async def _release(self, connection: Connection) -> None:
+        await connection.close()
+        self._connections.discard(connection)
+        if not self._connections:
+            self._idle.set()
 
     async def _options(self, scope: Scope, receive: Receive, send: Send, origin: str | None) -> None:
         requested_method = _header(scope, b"access-control-request-method")
