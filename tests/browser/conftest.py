@@ -6,7 +6,6 @@ project; its node_modules come from ``npm ci --prefix tests/browser``.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,23 +14,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, async_playwright
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.redis_server import RedisServer
 from tidings import Realtime
 
 from .app_process import AppProcess
 
 HERE = Path(__file__).parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -43,13 +32,9 @@ def bundle() -> Path:
     return HERE / "dist" / "app.js"
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = RedisServer().start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 @pytest.fixture
