@@ -284,6 +284,28 @@ class Feed:
         return format_id(self._head)
 
     @property
+    def position(self) -> IdKey:
+        """The key of the last entry this subscriber accepted (or its start position)."""
+        return self._last
+
+    @property
+    def settled(self) -> bool:
+        """Live, in sync and empty: everything accepted was handed out, nothing is owed.
+
+        Two settled feeds of one channel, without event filters, at the same
+        ``position`` have handed out exactly the same entries and will be given
+        the same ones from now on: either may stand in for the other (the
+        native SSE server's shared channel taps rely on this).
+        """
+        return not (
+            self._catching_up
+            or self._needs_catch_up
+            or self._problems
+            or self._taken < len(self._queue)
+            or self._closed
+        )
+
+    @property
     def last_id(self) -> str:
         """The id of the last entry this subscriber accepted (or the position it started at)."""
         return format_id(self._last)

@@ -8,12 +8,14 @@ from typing import Any
 import pytest
 
 from tidings import Channel, Realtime
+from tidings.asgi import NativeServer, serve_native
 
 from .live_server import LiveServer
 from .raw_http import Frame, RawStream
 
 Serve = Callable[..., Awaitable[LiveServer]]
 Open = Callable[..., Awaitable[RawStream]]
+Native = Callable[..., Awaitable[NativeServer]]
 
 
 @pytest.fixture
@@ -39,6 +41,22 @@ async def serve() -> AsyncIterator[Serve]:
         if hasattr(endpoint, "shutdown"):
             await endpoint.shutdown(grace=2)
         await server.stop()
+
+
+@pytest.fixture
+async def native(realtime: Realtime) -> AsyncIterator[Native]:
+    """Start ``serve_native`` servers on free ports (path ``/`` unless given); shut down after the test."""
+    servers: list[NativeServer] = []
+
+    async def start(realtime: Realtime = realtime, **options: Any) -> NativeServer:
+        options.setdefault("path", "/")
+        server = await serve_native(realtime, "127.0.0.1", 0, **options)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.shutdown(grace=2)
 
 
 @pytest.fixture
@@ -79,6 +97,15 @@ async def replay_while_emitting(channel: Channel, server: Any, open_stream: Open
     stop.set()
     await emitter
     return start, frames
+
+
+async def stored_after(channel: Channel, after: str) -> list[str]:
+    """Every stored id after ``after``, oldest first."""
+    ids: list[str] = []
+    while page := await channel.history(after=after, limit=1000):
+        ids += [message.id for message in page]
+        after = ids[-1]
+    return ids
 
 
 async def check_shutdown(

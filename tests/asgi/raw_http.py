@@ -50,17 +50,21 @@ class RawStream:
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         stream = cls(reader, writer)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        await stream.read_head()
+        return stream
+
+    async def read_head(self) -> None:
+        """Read the status line and headers (``open`` does; for requests written by hand)."""
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        stream.status = int(status_line.split()[1])
+        self.status = int(status_line.split()[1])
         for line in header_lines:
             if line:
                 name, _, value = line.partition(":")
                 key = name.strip().lower()
-                stream.headers[key] = (
-                    f"{stream.headers[key]}, {value.strip()}" if key in stream.headers else value.strip()
+                self.headers[key] = (
+                    f"{self.headers[key]}, {value.strip()}" if key in self.headers else value.strip()
                 )
-        return stream
 
     async def body(self) -> bytes:
         """The whole body of a response with Content-Length."""

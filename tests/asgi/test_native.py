@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 import pytest
 
-from tidings import Channel, Limits, Realtime
+from tidings import Limits, Realtime
 from tidings._ids import now_ms
-from tidings.asgi import NativeServer, Request, Response, serve_native
+from tidings.asgi import Request, Response, serve_native
 from tidings.asgi._cursor import channel_tag
 
-from .conftest import Open, check_shutdown, replay_while_emitting, wait_until
+from .conftest import Native, Open, check_shutdown, replay_while_emitting, stored_after, wait_until
 from .raw_http import RawStream
-
-Native = Callable[..., Awaitable[NativeServer]]
-
-
-async def stored_after(channel: Channel, after: str) -> list[str]:
-    """Every stored id after ``after``, oldest first."""
-    ids: list[str] = []
-    while page := await channel.history(after=after, limit=1000):
-        ids += [message.id for message in page]
-        after = ids[-1]
-    return ids
-
-
-@pytest.fixture
-async def native(realtime: Realtime) -> AsyncIterator[Native]:
-    servers: list[NativeServer] = []
-
-    async def start(realtime: Realtime = realtime, **options: Any) -> NativeServer:
-        options.setdefault("path", "/")
-        server = await serve_native(realtime, "127.0.0.1", 0, **options)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.shutdown(grace=2)
 
 
 async def test_headers_connected_frames_and_live_events(

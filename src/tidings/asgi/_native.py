@@ -31,10 +31,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
-from ._connection import Connection, Stop
+from tidings._exceptions import BackendError, ClosedError
+from tidings._ids import parse_id
+from tidings._subscription import Feed
+
+from ._connection import Connection, Stop, _Notice
 from ._endpoint import _STREAM_HEADERS, RealtimeEndpoint, _adding_headers
 from ._handle import handle
 from ._responses import error_response
+from ._tap import ChannelTap, chunk
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -56,29 +61,34 @@ def _head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def _chunk(body: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(body), body)
-
-
 class NativeConnection(Connection):
     """A stream written by its endpoint's flush callback instead of a task."""
 
-    __slots__ = ("_endpoint", "_paused", "_protocol", "_pulling", "_queued")
+    __slots__ = ("_endpoint", "_paused", "_protocol", "_pulling", "_queued", "_shared", "_tap", "_transport")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._endpoint: NativeEndpoint | None = None
         self._protocol: _HttpProtocol | None = None
+        self._transport: asyncio.Transport | None = None
         self._paused = False
         self._queued = False
         self._pulling: asyncio.Task[None] | None = None
+        # The channel tap of a one-channel stream; _shared while it writes for us.
+        self._tap: ChannelTap | None = None
+        self._shared = False
+
+    @property
+    def subscriptions(self) -> int:
+        return 1 if self._shared else super().subscriptions
 
     def begin(self, endpoint: NativeEndpoint, protocol: _HttpProtocol, head: bytes) -> None:
         """Send the response head and the opening frames; from now on, flushes write."""
         self._endpoint = endpoint
         self._protocol = protocol
+        self._transport = protocol.transport
         protocol.stream = self
-        protocol.transport.write(head + _chunk(self.opening()))
+        protocol.transport.write(head + chunk(self.opening()))
         # Replayed history, and whatever arrived since open(), is waiting.
         self._dirty = True
         endpoint._mark(self)
@@ -100,7 +110,7 @@ class NativeConnection(Connection):
         if self._protocol is None or self._pulling is not None or self._stop is Stop.DISCONNECTED:
             return
         chunks: list[bytes] = []
-        if self._dirty and not self._paused:
+        if self._dirty and not self._paused and not self._shared:
             self._dirty = False
             if not self.take_ready(chunks):
                 self._pulling = asyncio.get_running_loop().create_task(self._pull())
@@ -132,6 +142,81 @@ class NativeConnection(Connection):
             protocol.transport.close()
         elif self._dirty and not self._paused and self._endpoint is not None:
             self._endpoint._mark(self)
+        elif self._tap is not None and not self._shared:
+            self._tap.try_join(self)
+
+    # -- the channel tap (``_tap``) ------------------------------------------------
+
+    def in_step(self) -> bool:
+        """Nothing pending, nothing blocking: the stream could switch feeds now."""
+        return (
+            self._protocol is not None
+            and self._stop is None
+            and not self._paused
+            and self._pulling is None
+            and not self._dirty
+            and len(self._slots) == 1
+        )
+
+    def own_feed(self) -> Feed | None:
+        return None if self._shared else self._slots[0].feed
+
+    def joined(self, tap: ChannelTap) -> None:
+        self._shared = True
+
+    def left(self, tap: ChannelTap, position: str) -> None:
+        """The tap stopped writing to us after ``position``: go on from there with a feed of our own."""
+        self._shared = False
+        slot = self._slots[0]
+        slot.last_sent = position
+        self._cursor_parts[0] = slot.tag + position
+        if self._stop is not None or self._protocol is None:
+            return  # ending anyway: its own flush writes the last frame
+        self._pulling = asyncio.get_running_loop().create_task(self._reopen(position))
+
+    async def _reopen(self, position: str) -> None:
+        chunks: list[bytes] = []
+        channel = self._channels[0]
+        try:
+            slot = await self._open_slot(0, channel, parse_id(position))
+        except (BackendError, ClosedError) as exc:
+            self._pulling = None
+            self._slots[0].finished = True
+            chunks.append(self._notice_frame(self._slots[0], _Notice(f"channel {channel!r}: {exc}")))
+            self.stop(Stop.FAILED)
+            self._write_out(chunks)
+            return
+        self._pulling = None
+        if self._protocol is None or self._stop is Stop.DISCONNECTED:
+            await slot.feed.close()  # closed while we reopened
+            return
+        # Catching up what the socket could not take is not a replay: no max_replay.
+        slot.replaying = False
+        self._slots[0] = slot
+        for notice_slot, notice in self._opening_notices:
+            chunks.append(self._notice_frame(notice_slot, notice))
+        self._opening_notices = []
+        if self._tap is not None and not self._tap.closed:
+            self._tap.candidates.add(self)
+        self._dirty = True
+        self._write_out(chunks)
+
+    def failed(self, text: str) -> None:
+        """The tap's feed ended (the Realtime was closed): tell the client to go elsewhere."""
+        self._shared = False
+        self._slots[0].finished = True
+        self._write_out([self._notice_frame(self._slots[0], _Notice(text))])
+        self.stop(Stop.FAILED)
+
+    async def close(self) -> None:
+        tap = self._tap
+        if tap is not None:
+            self._tap = None
+            self._shared = False
+            await tap.leave(self)
+            if tap.closed and self._endpoint is not None:
+                self._endpoint._forget_tap(tap)
+        await super().close()
 
     def pause(self) -> None:
         self._paused = True
@@ -145,6 +230,7 @@ class NativeConnection(Connection):
         """The socket closed: stop at once and free the subscriptions."""
         self.stop(Stop.DISCONNECTED)
         self._protocol = None
+        self._transport = None
         if self._endpoint is not None:
             self._endpoint._drop(self)
 
@@ -166,6 +252,7 @@ class NativeEndpoint(RealtimeEndpoint):
         self._expiry: collections.deque[tuple[float, weakref.ref[NativeConnection]]] = collections.deque()
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._taps: dict[str, ChannelTap] = {}
 
     # -- the one flush per loop iteration ------------------------------------------
 
@@ -213,6 +300,8 @@ class NativeEndpoint(RealtimeEndpoint):
             return
         headers = [*_STREAM_HEADERS, *cors_headers, (b"transfer-encoding", b"chunked")]
         connection.begin(self, protocol, _head(200, headers))
+        if len(connection._slots) == 1:
+            self._add_to_tap(connection)
         loop = asyncio.get_running_loop()
         if self._ping_timer is None:
             self._ping_timer = loop.call_later(self.settings.ping_interval, self._ping)
@@ -220,6 +309,18 @@ class NativeEndpoint(RealtimeEndpoint):
             self._expiry.append((loop.time() + self.settings.max_duration, weakref.ref(connection)))
             if self._expiry_timer is None:
                 self._expiry_timer = loop.call_at(self._expiry[0][0], self._expire)
+
+    def _add_to_tap(self, connection: NativeConnection) -> None:
+        channel = connection._slots[0].channel
+        tap = self._taps.get(channel)
+        if tap is None or tap.closed:
+            tap = self._taps[channel] = ChannelTap(self._realtime, channel, self._frames, self._tasks)
+        connection._tap = tap
+        tap.add(connection)
+
+    def _forget_tap(self, tap: ChannelTap) -> None:
+        if self._taps.get(tap.channel) is tap:
+            del self._taps[tap.channel]
 
     def _drop(self, connection: Connection) -> None:
         task = asyncio.get_running_loop().create_task(self._release(connection))
