@@ -110,7 +110,8 @@ class Subscription(_Consumer):
                 continue
             try:
                 result = self._on_data(item)
-                if inspect.isawaitable(result):
+                # Most handlers are plain functions: skip the (slow) awaitable check for None.
+                if result is not None and inspect.isawaitable(result):
                     await result
             except Exception as exc:
                 await self._report(exc)

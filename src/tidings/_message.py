@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,3 +30,27 @@ class Message:
 
 HistoryMessage = Message
 """History reads return the same type as live deliveries."""
+
+
+def _fast_constructor() -> Callable[[str, str, str, Any], Message]:
+    # ``Message(...)`` goes through the frozen dataclass's __init__, which sets
+    # each field with object.__setattr__; writing the slots directly builds
+    # the same object in half the time (a history read builds 1000 of them).
+    slots = Message.__dict__
+    set_id, set_event = slots["id"].__set__, slots["event"].__set__
+    set_channel, set_data = slots["channel"].__set__, slots["data"].__set__
+    new = object.__new__
+
+    def build(id: str, event: str, channel: str, data: Any) -> Message:
+        message = new(Message)
+        set_id(message, id)
+        set_event(message, event)
+        set_channel(message, channel)
+        set_data(message, data)
+        return message
+
+    return build
+
+
+build_message = _fast_constructor()
+"""``Message(id, event, channel, data)`` for hot paths; the same object, built faster."""

@@ -73,6 +73,7 @@ class Layout(abc.ABC):
         """The entries carried by one Pub/Sub message (none if it is not an event)."""
 
     def decode_stored(self, channel: str, raw: Sequence[Any]) -> list[Entry]:
+        """The entries of an XRANGE/XREVRANGE reply, in its order."""
         return [self.decode_fields(channel, item[0], item[1]) for item in raw]
 
 
@@ -95,6 +96,20 @@ class TidingsLayout(Layout):
             args.append(event)
             args.append(payload)
         return args
+
+    def decode_stored(self, channel: str, raw: Sequence[Any]) -> list[Entry]:
+        # decode_fields in one loop: a read of 1000 entries spends a third of
+        # its time here, and the per-entry calls were most of that.
+        entries: list[Entry] = []
+        append = entries.append
+        for raw_id, fields in raw:
+            if len(fields) == 4 and fields[0] == b"event" and fields[2] == b"data":
+                ms, _, seq = raw_id.partition(b"-")
+                event = fields[1].decode(errors="replace")
+                append(Entry(raw_id.decode(), (int(ms), int(seq)), event, channel, fields[3]))
+            else:
+                append(self.decode_fields(channel, raw_id, fields))
+        return entries
 
     def decode_fields(self, channel: str, raw_id: bytes, fields: Sequence[bytes]) -> Entry:
         if len(fields) == 4 and fields[0] == b"event" and fields[2] == b"data":
