@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -175,7 +177,8 @@ async def test_invalid_input_is_refused_by_the_schema_and_shown(
     assert [m["data"] for m in await chat_history(demo.base, name)] == [{"name": "Ada", "text": "fine"}]
 
 
-async def test_screenshot_for_the_docs(demo: TidingsProcess, browser: BrowserContext) -> None:
+async def test_screenshot_for_the_docs(demo: TidingsProcess, browser: BrowserContext, tmp_path: Path) -> None:
+    """Renders the page mid-job; with TIDINGS_UPDATE_SCREENSHOT=1 it replaces docs/demo.png."""
     name = "lobby"
     ada = await join(browser, demo.base, "Ada", name)
     grace = await join(browser, demo.base, "Grace", name)
@@ -189,7 +192,8 @@ async def test_screenshot_for_the_docs(demo: TidingsProcess, browser: BrowserCon
     await ada.click("#start-job")
     await progress_at_least(ada, 55)
     await asyncio.sleep(0.4)  # let the bar's width transition settle
-    target = REPO / "docs" / "demo.png"
-    target.parent.mkdir(exist_ok=True)
+    target = tmp_path / "demo.png"
     await ada.screenshot(path=str(target))
     assert target.stat().st_size > 20_000
+    if os.environ.get("TIDINGS_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(target, REPO / "docs" / "demo.png")
