@@ -125,7 +125,7 @@ def fanout_rows(
     from bench import sse
 
     configs = [(5000, 1), (5000, 1000)] if quick else [(5000, 1), (5000, 1000), (1000, 1), (1000, 1000)]
-    ladder = [25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000]
+    ladder = [25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000]
     rows: list[Row] = []
     detail: list[str] = []
     for conns, channels in configs:
@@ -183,6 +183,9 @@ def memory_rows(runs: int, conns: int) -> list[Row]:
         for stack in ("tidings", "native", "broadcaster", "bare")
     }
     o, native, t, bare = (median(per[s]) for s in ("tidings", "native", "broadcaster", "bare"))
+    # Per-user channels: one channel per stream, so nothing is shared between streams.
+    own = {stack: median(sse.idle_memory(stack, conns, conns) for _ in range(runs)) for stack in OURS}
+    own_t = median(sse.idle_memory("broadcaster", conns, conns) for _ in range(runs))
     return [
         Row(
             f"RSS per idle SSE connection at {conns:,} (bytes)",
@@ -198,6 +201,16 @@ def memory_rows(runs: int, conns: int) -> list[Row]:
             _ratio(native, t, lower_is_better=True),
             "tidings.asgi.serve_native: no uvicorn; baseline as above",
         ),
+        *(
+            Row(
+                f"RSS per idle SSE connection at {conns:,}, each on its own channel{label} (bytes)",
+                _n(own[stack]),
+                _n(own_t),
+                _ratio(own[stack], own_t, lower_is_better=True),
+                "baseline: broadcaster + sse-starlette, also one channel per connection",
+            )
+            for stack, label in OURS.items()
+        ),
     ]
 
 
@@ -206,10 +219,18 @@ def churn_rows(runs: int, cycles: int) -> list[Row]:
 
     per = {stack: [sse.churn(stack, cycles) for _ in range(runs)] for stack in sse.STACKS}
     rows = []
-    o, t = median(r["rate"] for r in per["tidings"]), median(r["rate"] for r in per["broadcaster"])
-    rows.append(
-        Row("connection churn: connect+disconnect/s", _n(o), _n(t), _ratio(o, t), "32 concurrent clients")
-    )
+    t = median(r["rate"] for r in per["broadcaster"])
+    for stack, label in OURS.items():
+        o = median(r["rate"] for r in per[stack])
+        rows.append(
+            Row(
+                f"connection churn{label}: connect+disconnect/s",
+                _n(o),
+                _n(t),
+                _ratio(o, t),
+                "32 concurrent clients",
+            )
+        )
     for stack in sse.STACKS:
         growth = median((r["rss_after"] - r["rss_before"]) / 1024 for r in per[stack])
         per[stack] = [
@@ -219,18 +240,19 @@ def churn_rows(runs: int, cycles: int) -> list[Row]:
                 "errors": sum(r["errors"] for r in per[stack]),
             }
         ]
-    o, t = per["tidings"][0]["growth"], per["broadcaster"][0]["growth"]
-    rows.append(
-        Row(
-            f"RSS growth after {cycles:,} cycles (KiB)",
-            _n(o),
-            _n(t),
-            "",
-            f"streams left open: tidings {per['tidings'][0]['open']}, "
-            f"baseline {per['broadcaster'][0]['open']}; "
-            f"errors: {per['tidings'][0]['errors']} / {per['broadcaster'][0]['errors']}",
+    base = per["broadcaster"][0]
+    for stack, label in OURS.items():
+        ours = per[stack][0]
+        rows.append(
+            Row(
+                f"RSS growth after {cycles:,} cycles{label} (KiB)",
+                _n(ours["growth"]),
+                _n(base["growth"]),
+                "",
+                f"streams left open: tidings {ours['open']}, baseline {base['open']}; "
+                f"errors: {ours['errors']} / {base['errors']}",
+            )
         )
-    )
     return rows
 
 
@@ -241,8 +263,10 @@ def write_markdown(path: str, rows: list[Row], detail: list[str], command: str, 
         "",
         f"Measured {datetime.date.today().isoformat()} on {facts['nproc']} cores ({facts['cpu']}), "
         f"Python {facts['python']}, Redis {facts['redis']}, {facts['os']}. Loopback only; "
-        "the SSE server (uvicorn + uvloop + httptools, one process) and its two load "
-        "generators are separate processes on the same machine. Figures are medians over runs; "
+        "the SSE server (one process) and its two load generators are separate processes on the "
+        "same machine. tidings' SSE endpoint runs two ways: `handle()` under uvicorn (uvloop + "
+        'httptools), and the native asyncio server `serve_native()` (rows marked "native server", '
+        "stack `native` below); the baseline runs under uvicorn. Figures are medians over runs; "
         "tidings and its baseline ran interleaved in the same run, so compare ratios, not "
         "absolute numbers (the machine is shared and noisy).",
         "",

@@ -207,8 +207,8 @@ def churn(stack: str, cycles: int, concurrency: int = 32) -> dict[str, Any]:
         server.stop()
 
 
-def idle_memory(stack: str, conns: int) -> float:
-    fleet = Fleet(stack, conns, 1)
+def idle_memory(stack: str, conns: int, channels: int = 1) -> float:
+    fleet = Fleet(stack, conns, channels)
     try:
         return (fleet.rss_after - fleet.rss_before) / conns
     finally:
