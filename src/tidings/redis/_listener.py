@@ -50,6 +50,7 @@ from tidings._ids import IdKey
 from ._errors import REDIRECTS, UNREACHABLE, unavailable
 from ._link import PLAIN, SHARDED, Link, serve
 from ._routing import Node, Router
+from ._subscriptions import ChannelState, RedisSubscription, forget_head_task, notify
 
 logger = logging.getLogger("tidings.redis")
 
@@ -58,71 +59,6 @@ ReadHead = Callable[[str], Awaitable[IdKey]]
 
 _STABLE_SECS = 1.0  # a connection that lived this long is reconnected at once when lost
 _WATCH_INTERVAL = 0.25  # how often a cluster's map is re-read while a link is down
-
-
-class _Channel:
-    """Local state of one Redis Pub/Sub channel."""
-
-    __slots__ = (
-        "channel",
-        "confirmed",
-        "confirmed_in",
-        "head",
-        "head_task",
-        "joining",
-        "key",
-        "link",
-        "listeners",
-        "name",
-        "needs_reset",
-    )
-
-    def __init__(self, name: bytes, key: str, channel: str) -> None:
-        self.name = name
-        self.key = key
-        self.channel = channel
-        self.listeners: dict[RedisSubscription, None] = {}
-        self.joining = 0
-        # The link it is subscribed through (None while its slot has no known owner).
-        self.link: Link[_Channel] | None = None
-        # The connection generation in which Redis confirmed our SUBSCRIBE.
-        self.confirmed_in = -1
-        self.confirmed = asyncio.Event()
-        # A position every later entry is guaranteed to reach us above, for
-        # the current generation; None until a head read or a message.
-        self.head: IdKey | None = None
-        self.head_task: asyncio.Task[None] | None = None
-        # Its listeners may have missed entries and await CONNECTED + reset.
-        self.needs_reset = False
-
-    @property
-    def in_use(self) -> bool:
-        return bool(self.listeners) or self.joining > 0
-
-    @property
-    def live(self) -> bool:
-        return self.link is not None and self.confirmed_in == self.link.generation
-
-
-class RedisSubscription:
-    """A listener attached to one channel of the hub (``tidings.LiveSubscription``)."""
-
-    __slots__ = ("_head", "_hub", "_state", "listener")
-
-    def __init__(self, hub: PubSubHub, state: _Channel, listener: LiveListener, head: IdKey) -> None:
-        self._hub = hub
-        self._state = state
-        self._head = head
-        self.listener: LiveListener | None = listener
-
-    @property
-    def head(self) -> IdKey:
-        return self._head
-
-    async def close(self) -> None:
-        if self.listener is not None:
-            self.listener = None
-            self._hub._detach(self._state, self)
 
 
 class PubSubHub:
@@ -148,8 +84,8 @@ class PubSubHub:
         self._health_check_interval = health_check_interval
         self._reconnect_delay = reconnect_delay
         self._max_reconnect_delay = max_reconnect_delay
-        self._channels: dict[bytes, _Channel] = {}
-        self._links: dict[Node, Link[_Channel]] = {}
+        self._channels: dict[bytes, ChannelState] = {}
+        self._links: dict[Node, Link[ChannelState]] = {}
         self._generations = itertools.count()
         # Channels the server unsubscribed us from, to place again once the map is re-read.
         self._stranded: set[bytes] = set()
@@ -175,7 +111,7 @@ class PubSubHub:
         name = key.encode()
         state = self._channels.get(name)
         if state is None:
-            state = self._channels[name] = _Channel(name, key, channel)
+            state = self._channels[name] = ChannelState(name, key, channel)
             self._assign(state, self._link_for(key))
         state.joining += 1
         try:
@@ -221,7 +157,7 @@ class PubSubHub:
 
     # -- joining and leaving ------------------------------------------------------
 
-    async def _wait_live(self, state: _Channel) -> IdKey:
+    async def _wait_live(self, state: ChannelState) -> IdKey:
         async with asyncio.timeout(self._timeout):
             while True:
                 if self._closed:
@@ -237,20 +173,20 @@ class PubSubHub:
                     state.head_task = asyncio.get_running_loop().create_task(
                         self._establish_head(state, link.generation)
                     )
-                    state.head_task.add_done_callback(_forget_head_task(state))
+                    state.head_task.add_done_callback(forget_head_task(state))
                 await asyncio.shield(state.head_task)
 
-    async def _establish_head(self, state: _Channel, generation: int) -> None:
+    async def _establish_head(self, state: ChannelState, generation: int) -> None:
         head = await self._read_head(state.key)
         if state.live and state.confirmed_in == generation:
             state.head = head if state.head is None else max(head, state.head)
 
-    def _detach(self, state: _Channel, subscription: RedisSubscription) -> None:
+    def _detach(self, state: ChannelState, subscription: RedisSubscription) -> None:
         state.listeners.pop(subscription, None)
         if not state.in_use:
             self._release(state)
 
-    def _release(self, state: _Channel) -> None:
+    def _release(self, state: ChannelState) -> None:
         """Forget a channel nobody listens to any more, unsubscribing it in Redis."""
         if self._channels.get(state.name) is not state:
             return
@@ -264,7 +200,7 @@ class PubSubHub:
         # Otherwise its SUBSCRIBE is in flight: it is released on the reply,
         # so that replies for one name always alternate subscribe/unsubscribe.
 
-    def _forget(self, state: _Channel) -> None:
+    def _forget(self, state: ChannelState) -> None:
         del self._channels[state.name]
         if state.link is not None:
             state.link.channels.pop(state.name, None)
@@ -272,7 +208,7 @@ class PubSubHub:
 
     # -- placing channels on links ------------------------------------------------------
 
-    def _link_for(self, key: str) -> Link[_Channel] | None:
+    def _link_for(self, key: str) -> Link[ChannelState] | None:
         """The link to the node serving ``key`` (started if new); None if no node does yet."""
         try:
             node = self._router.node_for(key)
@@ -286,7 +222,7 @@ class PubSubHub:
             )
         return link
 
-    def _assign(self, state: _Channel, link: Link[_Channel] | None) -> None:
+    def _assign(self, state: ChannelState, link: Link[ChannelState] | None) -> None:
         old = state.link
         if old is link:
             return
@@ -305,7 +241,7 @@ class PubSubHub:
             if link.connected:
                 link.subscribe(state.name)
 
-    def _resubscribe(self, state: _Channel) -> None:
+    def _resubscribe(self, state: ChannelState) -> None:
         """Subscribe again, wherever the channel lives now (its last attempt failed)."""
         if self._channels.get(state.name) is not state or state.live:
             return
@@ -351,7 +287,7 @@ class PubSubHub:
                 node.name,
             )
 
-    def _strand(self, state: _Channel) -> None:
+    def _strand(self, state: ChannelState) -> None:
         """The server dropped this subscription: re-read the map, then subscribe again."""
         self._stranded.add(state.name)
         if self._settler is None:
@@ -372,7 +308,7 @@ class PubSubHub:
 
     # -- the connections ------------------------------------------------------------
 
-    async def _run(self, link: Link[_Channel]) -> None:
+    async def _run(self, link: Link[ChannelState]) -> None:
         loop = asyncio.get_running_loop()
         delay = self._reconnect_delay
         try:
@@ -398,7 +334,7 @@ class PubSubHub:
             if self._links.get(link.node) is link:
                 del self._links[link.node]
 
-    async def _backoff(self, link: Link[_Channel], delay: float) -> None:
+    async def _backoff(self, link: Link[ChannelState], delay: float) -> None:
         """Wait before reconnecting; on a cluster, watch the map meanwhile (a replica may take over)."""
         remaining = delay * random.uniform(0.5, 1.0)
         while remaining > 0 and link.channels:
@@ -408,7 +344,7 @@ class PubSubHub:
             await asyncio.sleep(step)
             remaining -= step
 
-    async def _serve(self, link: Link[_Channel], connection: Any) -> BaseException:
+    async def _serve(self, link: Link[ChannelState], connection: Any) -> BaseException:
         """Use one connection until it fails; returns why it failed."""
         if link.generation >= 0:
             self._stats["reconnects"] += 1
@@ -427,7 +363,7 @@ class PubSubHub:
 
     # -- what arrives ----------------------------------------------------------------
 
-    def on_message(self, link: Link[_Channel], name: bytes, message: bytes) -> None:
+    def on_message(self, link: Link[ChannelState], name: bytes, message: bytes) -> None:
         state = link.channels.get(name)
         if state is None or not state.live:
             return  # left over from an earlier subscription of the same name
@@ -449,7 +385,7 @@ class PubSubHub:
                 except Exception:
                     logger.exception("tidings: live listener of %r failed", state.channel)
 
-    def on_subscribed(self, link: Link[_Channel], name: bytes) -> None:
+    def on_subscribed(self, link: Link[ChannelState], name: bytes) -> None:
         link.take((link.verbs.subscribed, name))
         state = self._channels.get(name)
         if state is None:
@@ -468,9 +404,9 @@ class PubSubHub:
         if state.needs_reset:
             state.needs_reset = False
             for subscription in list(state.listeners):
-                _notify(subscription, BackendStatus.CONNECTED, None)
+                notify(subscription, BackendStatus.CONNECTED, None)
 
-    def on_unsubscribed(self, link: Link[_Channel], name: bytes) -> None:
+    def on_unsubscribed(self, link: Link[ChannelState], name: bytes) -> None:
         if link.take((link.verbs.unsubscribed, name)):
             return  # the reply to our own UNSUBSCRIBE
         # Pushed by the server: the slot moved to another node, or this node
@@ -489,7 +425,7 @@ class PubSubHub:
             state.needs_reset = True
         self._strand(state)
 
-    def on_refused(self, link: Link[_Channel], error: ResponseError) -> None:
+    def on_refused(self, link: Link[ChannelState], error: ResponseError) -> None:
         if isinstance(error, MovedError):
             # The command about that slot was refused: find it by slot, not position.
             slot = error.slot_id
@@ -513,7 +449,7 @@ class PubSubHub:
             self._release(state)
         # Anything else (an ACL refusing the channel...): joiners time out with an error.
 
-    def _lost(self, link: Link[_Channel], cause: BaseException) -> None:
+    def _lost(self, link: Link[ChannelState], cause: BaseException) -> None:
         """The connection is gone (or could not be made): tell each listener once."""
         link.connected = False
         error: BaseException = cause
@@ -530,26 +466,4 @@ class PubSubHub:
             if state.listeners and not state.needs_reset:
                 state.needs_reset = True
                 for subscription in list(state.listeners):
-                    _notify(subscription, BackendStatus.DISCONNECTED, error)
-
-
-def _notify(subscription: RedisSubscription, status: BackendStatus, error: BaseException | None) -> None:
-    listener = subscription.listener
-    if listener is None:
-        return
-    try:
-        listener.on_status(status, error)
-        if status is BackendStatus.CONNECTED:
-            listener.on_reset()
-    except Exception:
-        logger.exception("tidings: live listener failed on status %s", status.value)
-
-
-def _forget_head_task(state: _Channel) -> Callable[[asyncio.Task[None]], None]:
-    def done(task: asyncio.Task[None]) -> None:
-        if state.head_task is task:
-            state.head_task = None
-        if not task.cancelled():
-            task.exception()  # retrieved here; the joiners awaiting it re-raise it
-
-    return done
+                    notify(subscription, BackendStatus.DISCONNECTED, error)

@@ -1,0 +1,106 @@
+"""The hub's local state: one ``ChannelState`` per subscribed Redis channel, and the
+listeners attached to it (``RedisSubscription``, what ``subscribe`` returns)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from tidings._backend import BackendStatus, LiveListener
+from tidings._ids import IdKey
+
+from ._link import Link
+
+if TYPE_CHECKING:
+    from ._listener import PubSubHub
+
+logger = logging.getLogger("tidings.redis")
+
+
+class ChannelState:
+    """Local state of one Redis Pub/Sub channel."""
+
+    __slots__ = (
+        "channel",
+        "confirmed",
+        "confirmed_in",
+        "head",
+        "head_task",
+        "joining",
+        "key",
+        "link",
+        "listeners",
+        "name",
+        "needs_reset",
+    )
+
+    def __init__(self, name: bytes, key: str, channel: str) -> None:
+        self.name = name
+        self.key = key
+        self.channel = channel
+        self.listeners: dict[RedisSubscription, None] = {}
+        self.joining = 0
+        # The link it is subscribed through (None while its slot has no known owner).
+        self.link: Link[ChannelState] | None = None
+        # The connection generation in which Redis confirmed our SUBSCRIBE.
+        self.confirmed_in = -1
+        self.confirmed = asyncio.Event()
+        # A position every later entry is guaranteed to reach us above, for
+        # the current generation; None until a head read or a message.
+        self.head: IdKey | None = None
+        self.head_task: asyncio.Task[None] | None = None
+        # Its listeners may have missed entries and await CONNECTED + reset.
+        self.needs_reset = False
+
+    @property
+    def in_use(self) -> bool:
+        return bool(self.listeners) or self.joining > 0
+
+    @property
+    def live(self) -> bool:
+        return self.link is not None and self.confirmed_in == self.link.generation
+
+
+class RedisSubscription:
+    """A listener attached to one channel of the hub (``tidings.LiveSubscription``)."""
+
+    __slots__ = ("_head", "_hub", "_state", "listener")
+
+    def __init__(self, hub: PubSubHub, state: ChannelState, listener: LiveListener, head: IdKey) -> None:
+        self._hub = hub
+        self._state = state
+        self._head = head
+        self.listener: LiveListener | None = listener
+
+    @property
+    def head(self) -> IdKey:
+        return self._head
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            self.listener = None
+            self._hub._detach(self._state, self)
+
+
+def notify(subscription: RedisSubscription, status: BackendStatus, error: BaseException | None) -> None:
+    listener = subscription.listener
+    if listener is None:
+        return
+    try:
+        listener.on_status(status, error)
+        if status is BackendStatus.CONNECTED:
+            listener.on_reset()
+    except Exception:
+        logger.exception("tidings: live listener failed on status %s", status.value)
+
+
+def forget_head_task(state: ChannelState) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        if state.head_task is task:
+            state.head_task = None
+        if not task.cancelled():
+            task.exception()  # retrieved here; the joiners awaiting it re-raise it
+
+    return done
