@@ -13,7 +13,7 @@ import abc
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from ._ids import IdKey
 
@@ -88,6 +88,42 @@ class LiveSubscription(Protocol):
 
     async def close(self) -> None:
         """Detach the listener. Idempotent. No call reaches the listener afterwards."""
+
+
+K = TypeVar("K")
+
+
+class ListenerOwner(Protocol[K]):
+    """Where an ``Attachment`` is registered: told once when it closes."""
+
+    def detach_listener(self, key: K, attachment: Attachment[K]) -> None: ...
+
+
+class Attachment(Generic[K]):
+    """A ready-made ``LiveSubscription``: holds the listener until closed.
+
+    ``listener`` becomes None at ``close()``; a backend checks it before each
+    call, so nothing reaches a listener after it detached, even mid-fan-out.
+    ``key`` is whatever the owner files the attachment under (a channel name,
+    a channel's state).
+    """
+
+    __slots__ = ("_head", "_key", "_owner", "listener")
+
+    def __init__(self, owner: ListenerOwner[K], key: K, listener: LiveListener, head: IdKey) -> None:
+        self._owner = owner
+        self._key = key
+        self._head = head
+        self.listener: LiveListener | None = listener
+
+    @property
+    def head(self) -> IdKey:
+        return self._head
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            self.listener = None
+            self._owner.detach_listener(self._key, self)
 
 
 class Backend(abc.ABC):

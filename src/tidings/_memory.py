@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from ._backend import Backend, Entry, LiveListener, LiveSubscription, Retention
+from ._backend import Attachment, Backend, Entry, LiveListener, LiveSubscription, Retention
 from ._exceptions import ClosedError, CursorExpiredError
 from ._ids import MAX_KEY, MIN_KEY, IdClock, IdKey, format_id, now_ms
 
@@ -22,7 +22,7 @@ class _ChannelLog:
         # ``keys`` mirrors ``entries`` so range reads can bisect.
         self.entries: deque[Entry] = deque()
         self.keys: deque[IdKey] = deque()
-        self.listeners: list[_MemorySubscription] = []
+        self.listeners: list[Attachment[str]] = []
         # Largest id retention ever removed: resuming below it would skip events.
         self.removed_up_to: IdKey = MIN_KEY
         self.touched_at = time.monotonic()
@@ -40,25 +40,6 @@ class _ChannelLog:
             self.removed_up_to = self.keys[-1]
         self.entries.clear()
         self.keys.clear()
-
-
-class _MemorySubscription:
-    __slots__ = ("_backend", "_channel", "_head", "listener")
-
-    def __init__(self, backend: MemoryBackend, channel: str, listener: LiveListener, head: IdKey) -> None:
-        self._backend = backend
-        self._channel = channel
-        self._head = head
-        self.listener: LiveListener | None = listener
-
-    @property
-    def head(self) -> IdKey:
-        return self._head
-
-    async def close(self) -> None:
-        if self.listener is not None:
-            self.listener = None
-            self._backend._detach(self._channel, self)
 
 
 class MemoryBackend(Backend):
@@ -137,7 +118,7 @@ class MemoryBackend(Backend):
         self._check_open()
         log = self._log(channel, create=True)
         assert log is not None
-        subscription = _MemorySubscription(self, channel, listener, log.head())
+        subscription = Attachment(self, channel, listener, log.head())
         log.listeners.append(subscription)
         return subscription
 
@@ -155,7 +136,7 @@ class MemoryBackend(Backend):
             log.listeners.clear()
         self._channels.clear()
 
-    def _detach(self, channel: str, subscription: _MemorySubscription) -> None:
+    def detach_listener(self, channel: str, subscription: Attachment[str]) -> None:
         log = self._channels.get(channel)
         if log is None:
             return

@@ -181,7 +181,7 @@ class PubSubHub:
         if state.live and state.confirmed_in == generation:
             state.head = head if state.head is None else max(head, state.head)
 
-    def _detach(self, state: ChannelState, subscription: RedisSubscription) -> None:
+    def detach_listener(self, state: ChannelState, subscription: RedisSubscription) -> None:
         state.listeners.pop(subscription, None)
         if not state.in_use:
             self._release(state)

@@ -8,13 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tidings._backend import BackendStatus, LiveListener
+from tidings._backend import Attachment, BackendStatus
 from tidings._ids import IdKey
 
 from ._link import Link
 
 if TYPE_CHECKING:
-    from ._listener import PubSubHub
+    pass
 
 logger = logging.getLogger("tidings.redis")
 
@@ -63,25 +63,8 @@ class ChannelState:
         return self.link is not None and self.confirmed_in == self.link.generation
 
 
-class RedisSubscription:
-    """A listener attached to one channel of the hub (``tidings.LiveSubscription``)."""
-
-    __slots__ = ("_head", "_hub", "_state", "listener")
-
-    def __init__(self, hub: PubSubHub, state: ChannelState, listener: LiveListener, head: IdKey) -> None:
-        self._hub = hub
-        self._state = state
-        self._head = head
-        self.listener: LiveListener | None = listener
-
-    @property
-    def head(self) -> IdKey:
-        return self._head
-
-    async def close(self) -> None:
-        if self.listener is not None:
-            self.listener = None
-            self._hub._detach(self._state, self)
+RedisSubscription = Attachment[ChannelState]
+"""A listener attached to one channel of the hub (what ``RedisBackend.subscribe`` returns)."""
 
 
 def notify(subscription: RedisSubscription, status: BackendStatus, error: BaseException | None) -> None:
