@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -232,3 +234,76 @@ async def test_a_backend_reset_is_caught_up_once_for_every_member(
         assert event_ids(await read_events(stream, len(expected))) == expected
     assert server.stats().backend_listeners == 1
     await server.shutdown()
+
+
+async def stalling_reader(
+    stream: RawStream, rng: random.Random, last: asyncio.Future[str], seen: list[Frame]
+) -> None:
+    """Read ``stream`` into ``seen``, stopping now and then long enough for the socket to fill,
+    until the event with id ``last`` (known once emitting is over) has arrived.
+
+    The server pings often, so a reader that has everything still wakes up to see ``last``.
+    """
+    while not (last.done() and event_ids(seen) and event_ids(seen)[-1] == last.result()):
+        if rng.random() < 0.01:
+            await asyncio.sleep(rng.uniform(0.02, 0.2))
+        frame = await stream.frame(10)
+        if frame.type != "ping":
+            seen.append(frame)
+
+
+async def small_window_stream(server: NativeServer, target: str) -> RawStream:
+    """A stream with small socket buffers at both ends (a slow link): a stalled reader soon
+    fills them, and the server sees ``pause_writing``."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    stream = RawStream(reader, writer)
+    await stream.read_head()
+    (ours,) = (c for c in server.endpoint._connections if c._transport is not None and _peer_is(c, writer))
+    assert ours._transport is not None
+    # Without this, the kernel would buffer megabytes before the server noticed anything.
+    ours._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    return stream
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_streams_stalling_at_random_get_every_event_once_in_order(native: Native, seed: int) -> None:
+    rng = random.Random(seed)
+    async with Realtime(limits=Limits(subscriber_queue=50)) as realtime:
+        server = await native(realtime, ping_interval=0.1)
+        channel = realtime.channel("storm")
+        first = await channel.emit("n", "first")
+        last: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        readers: list[tuple[asyncio.Task[None], list[Frame], str]] = []
+
+        async def connect(resume: bool) -> None:
+            target = f"/?channel=storm&last_ack_storm={first}" if resume else "/?channel=storm"
+            stream = await small_window_stream(server, target)
+            (connected,) = await stream.frames(1)
+            seen: list[Frame] = []
+            task = asyncio.create_task(stalling_reader(stream, random.Random(rng.random()), last, seen))
+            task.add_done_callback(lambda _: asyncio.ensure_future(stream.close()))
+            readers.append((task, seen, connected.data["cursor"]))
+
+        for n in range(6):
+            await connect(resume=n % 2 == 0)
+        for batch in range(40):
+            # Batches above the queue size (50) overflow the shared feed too: it catches up from history.
+            size = rng.choice([1, 5, 20, 80])
+            await channel.emit_many([("n", {"b": batch, "pad": "x" * 1000})] * size)
+            if batch % 10 == 5:
+                await connect(resume=rng.random() < 0.5)  # joins while events flow
+            await asyncio.sleep(rng.uniform(0, 0.05))
+        last.set_result((await channel.history(limit=1))[0].id)
+        await asyncio.wait_for(asyncio.gather(*(task for task, _, _ in readers)), 60)
+        for _, seen, cursor in readers:
+            assert not [f for f in seen if f.type == "error"]
+            assert event_ids(seen) == await stored_after(channel, cursor)
+        taps = server.endpoint._taps
+        # The scenario did what it is for: streams shared the feed, and some had to leave it.
+        assert "storm" in taps
+        assert taps["storm"].left > 0

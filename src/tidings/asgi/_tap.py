@@ -71,6 +71,7 @@ class ChannelTap:
         "_tasks",
         "candidates",
         "channel",
+        "left",
         "members",
     )
 
@@ -89,6 +90,8 @@ class ChannelTap:
         self.candidates: set[NativeConnection] = set()
         # A dict, not a set: members are written in the order they joined.
         self.members: dict[NativeConnection, None] = {}
+        # Members that had to leave (a full socket): for tests and metrics.
+        self.left = 0
         self._scheduled = False
         self._reading = False
         self._starting = False
@@ -224,6 +227,7 @@ class ChannelTap:
         for connection in leaving:
             # Not written this batch: it resumes from what it was last sent.
             del self.members[connection]
+            self.left += 1
             connection.left(self, self._position)
 
     def _fail_all(self, text: str) -> None:
