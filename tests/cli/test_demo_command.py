@@ -11,8 +11,8 @@ from .conftest import TOKEN
 from .processes import TidingsProcess, assert_one_line_error, run_cli
 
 
-async def test_cli_emits_into_the_demo_room_through_its_json_api() -> None:
-    demo = TidingsProcess("demo", "--port", "0", "--api-token", TOKEN).start()
+async def test_cli_emits_into_the_demo_room_through_its_json_api(flags: tuple[str, ...]) -> None:
+    demo = TidingsProcess("demo", "--port", "0", "--api-token", TOKEN, *flags).start()
     try:
         assert any(f"{demo.base}/api/realtime/emit" in line for line in demo.stdout)
         message = '{"name": "Terminal", "text": "hello from the CLI"}'
@@ -32,8 +32,8 @@ async def test_cli_emits_into_the_demo_room_through_its_json_api() -> None:
         assert demo.stop() == 0, demo.errors
 
 
-def test_demo_with_unreachable_redis_is_one_line_exit_1() -> None:
-    result = run_cli("demo", "--port", "0", "--redis", "redis://127.0.0.1:1/0")
+def test_demo_with_unreachable_redis_is_one_line_exit_1(flags: tuple[str, ...]) -> None:
+    result = run_cli("demo", "--port", "0", "--redis", "redis://127.0.0.1:1/0", *flags)
     assert_one_line_error(result, 1, "cannot reach the event backend")
 
 
@@ -53,8 +53,10 @@ def test_the_script_entry_point_is_main(capsys: pytest.CaptureFixture[str]) -> N
     assert capsys.readouterr().err.startswith("error: Missing argument 'CHANNEL'")
 
 
-async def test_demo_job_requests_are_checked_and_running_jobs_end_with_the_server() -> None:
-    demo = TidingsProcess("demo", "--port", "0").start()
+async def test_demo_job_requests_are_checked_and_running_jobs_end_with_the_server(
+    flags: tuple[str, ...],
+) -> None:
+    demo = TidingsProcess("demo", "--port", "0", *flags).start()
     try:
         async with httpx.AsyncClient() as http:
             for body, field in (

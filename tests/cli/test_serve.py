@@ -1,4 +1,8 @@
-"""``tidings serve APP`` as a real process, and the CLI talking to it over HTTP."""
+"""``tidings serve APP`` as a real process, and the CLI talking to it over HTTP.
+
+Every test that serves runs twice: under uvicorn (the default) and under the
+native server (``--native``), which must serve exactly the same.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,9 @@ APP = "tests.cli.sample_app:realtime"
 
 
 @pytest.fixture
-def server(redis_url: str) -> Iterator[TidingsProcess]:
+def server(redis_url: str, flags: tuple[str, ...]) -> Iterator[TidingsProcess]:
     process = TidingsProcess(
-        "serve", APP, "--port", "0", "--api-token", TOKEN, env=cli_env(SAMPLE_REDIS_URL=redis_url)
+        "serve", APP, "--port", "0", "--api-token", TOKEN, *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url)
     ).start()
     try:
         yield process
@@ -39,6 +43,62 @@ def test_banner_names_the_endpoint_and_the_api(server: TidingsProcess) -> None:
     out = "".join(server.stdout)
     assert f"serving {APP} at {server.base}/api/realtime" in out
     assert f"JSON API at {server.base}/api/realtime/emit and {server.base}/api/realtime/history" in out
+
+
+# -- the stream ------------------------------------------------------------------------------
+
+
+async def test_a_stream_gets_events_from_the_api_and_from_other_processes(
+    server: TidingsProcess, redis_url: str
+) -> None:
+    url = endpoint(server)
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        http.stream("GET", url, params={"channel": "live"}) as stream,
+    ):
+        assert stream.status_code == 200
+        assert stream.headers["content-type"] == "text/event-stream"
+        chunks = stream.aiter_text()
+        text = await anext(chunks)
+        assert '"type":"connected","channel":"live"' in text
+        answer = await http.post(
+            f"{url}/emit",
+            headers=auth,
+            json={"channel": "live", "event": "note.added", "data": {"text": "hi"}},
+        )
+        (through_api,) = answer.json()["ids"]
+        (elsewhere,) = await emit(redis_url, "live", ("counter.tick", 7))
+        while elsewhere not in text:
+            text += await anext(chunks)
+    assert (
+        f'data: {{"id":"{through_api}","event":"note.added","channel":"live","data":{{"text":"hi"}}}}\n'
+        in text
+    )
+    assert f'data: {{"id":"{elsewhere}","event":"counter.tick","channel":"live","data":7}}\n' in text
+
+
+async def test_cors_origins_reach_the_stream(redis_url: str, flags: tuple[str, ...]) -> None:
+    origin = "https://app.example"
+    server = TidingsProcess("serve", APP, "--port", "0", "--cors-origin", origin, *flags,
+                            env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()  # fmt: skip
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            preflight = await http.options(
+                endpoint(server), headers={"origin": origin, "access-control-request-method": "GET"}
+            )
+            assert preflight.status_code == 204
+            assert preflight.headers["access-control-allow-origin"] == origin
+            refused = await http.get(endpoint(server), params={"channel": "a b"}, headers={"origin": origin})
+            assert refused.status_code == 400
+            assert refused.headers["access-control-allow-origin"] == origin
+            async with http.stream(
+                "GET", endpoint(server), params={"channel": "c"}, headers={"origin": origin}
+            ) as stream:
+                assert stream.status_code == 200
+                assert stream.headers["access-control-allow-origin"] == origin
+    finally:
+        assert server.stop() == 0, server.errors
 
 
 # -- the CLI over --url ----------------------------------------------------------------------
@@ -185,7 +245,10 @@ async def test_json_api_contract(server: TidingsProcess, redis_url: str) -> None
             {"error": "missing field 'data' (use null for no data)"},
         )
         too_big = await http.post(f"{base}/emit", headers=auth, content=b" " * (9 * 1024 * 1024))
-        assert too_big.status_code == 413
+        assert (too_big.status_code, too_big.json()) == (
+            413,
+            {"error": f"request body is {9 * 1024 * 1024} bytes; the limit is {8 * 1024 * 1024}"},
+        )
 
         wrong_method = await http.get(f"{base}/emit", headers=auth)
         assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
@@ -206,9 +269,11 @@ async def test_json_api_contract(server: TidingsProcess, redis_url: str) -> None
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_shutdown_sends_open_streams_a_reconnect_frame_and_exits_promptly(
-    redis_url: str, sig: signal.Signals
+    redis_url: str, sig: signal.Signals, flags: tuple[str, ...]
 ) -> None:
-    server = TidingsProcess("serve", APP, "--port", "0", env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()
+    server = TidingsProcess(
+        "serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url)
+    ).start()
     try:
         async with (
             httpx.AsyncClient(timeout=10) as http,
@@ -231,14 +296,14 @@ async def test_shutdown_sends_open_streams_a_reconnect_frame_and_exits_promptly(
 # -- startup mistakes ----------------------------------------------------------------------------------
 
 
-def test_port_in_use_is_one_line_exit_1() -> None:
+def test_port_in_use_is_one_line_exit_1(flags: tuple[str, ...]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", APP, "--port", str(port))
+        result = run_cli("serve", APP, "--port", str(port), *flags)
         assert_one_line_error(result, 1, f"port {port} on 127.0.0.1 is already in use")
-        demo = run_cli("demo", "--port", str(port))
+        demo = run_cli("demo", "--port", str(port), *flags)
         assert_one_line_error(demo, 1, "already in use", "--port")
 
 
@@ -254,18 +319,20 @@ def test_port_in_use_is_one_line_exit_1() -> None:
         ([APP, "--cors-origin", "example.com"], "is not an origin"),
     ],
 )
-def test_serve_mistakes_are_one_line_exit_2(args: list[str], fragment: str) -> None:
-    assert_one_line_error(run_cli("serve", *args, "--port", "0"), 2, fragment)
+def test_serve_mistakes_are_one_line_exit_2(args: list[str], fragment: str, flags: tuple[str, ...]) -> None:
+    assert_one_line_error(run_cli("serve", *args, "--port", "0", *flags), 2, fragment)
 
 
-def test_unreachable_backend_stops_startup_with_one_line() -> None:
-    result = run_cli("serve", APP, "--port", "0", env=cli_env(SAMPLE_REDIS_URL="redis://127.0.0.1:1/0"))
+def test_unreachable_backend_stops_startup_with_one_line(flags: tuple[str, ...]) -> None:
+    result = run_cli(
+        "serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL="redis://127.0.0.1:1/0")
+    )
     assert_one_line_error(result, 1, "cannot reach the event backend")
     assert result.stdout == ""
 
 
-async def test_workers_share_redis(redis_url: str) -> None:
-    server = TidingsProcess("serve", APP, "--port", "0", "--workers", "2", "--api-token", TOKEN,
+async def test_workers_share_redis(redis_url: str, flags: tuple[str, ...]) -> None:
+    server = TidingsProcess("serve", APP, "--port", "0", "--workers", "2", "--api-token", TOKEN, *flags,
                             env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()  # fmt: skip
     try:
         url = endpoint(server)
@@ -278,9 +345,9 @@ async def test_workers_share_redis(redis_url: str) -> None:
         assert server.stop(timeout=20) == 0, server.errors
 
 
-async def test_serve_with_demo_mounts_the_page_and_its_stream(server: TidingsProcess, redis_url: str) -> None:
+async def test_serve_with_demo_mounts_the_page_and_its_stream(redis_url: str, flags: tuple[str, ...]) -> None:
     demo = TidingsProcess(
-        "serve", APP, "--port", "0", "--demo", env=cli_env(SAMPLE_REDIS_URL=redis_url)
+        "serve", APP, "--port", "0", "--demo", *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url)
     ).start()
     try:
         assert any("demo page at" in line for line in demo.stdout)

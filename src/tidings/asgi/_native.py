@@ -17,6 +17,10 @@ short task of that stream. One timer pings every stream; streams that reach
 While a client's socket buffer is full (``pause_writing``), nothing is taken
 from its feeds: they overflow into their catch-up from history, as with the
 ASGI writer.
+
+The HTTP side -- parsing, request bodies, routing a path to its endpoint or
+to the fallback app -- is ``_native_http``; this module holds the streams,
+their endpoint and the server.
 """
 
 from __future__ import annotations
@@ -24,41 +28,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import socket
 import weakref
-from collections.abc import Sequence
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import httptools
-
-from tidings._exceptions import BackendError, ClosedError
+from tidings._exceptions import BackendError, ClosedError, InvalidArgumentError
 from tidings._ids import parse_id
 from tidings._subscription import Feed
 
 from ._connection import Connection, Stop, _Notice
 from ._endpoint import _STREAM_HEADERS, RealtimeEndpoint, _adding_headers
 from ._handle import handle
-from ._responses import error_response
+from ._native_http import DEFAULT_MAX_BODY, PROTOCOL_KEY, HttpProtocol, Routes, head
 from ._tap import ChannelTap, chunk
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
 
 logger = logging.getLogger("tidings.asgi")
 
-_PROTOCOL_KEY = "tidings.native"
 _LAST_CHUNK = b"0\r\n\r\n"
-
-
-def _head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
-    try:
-        reason = HTTPStatus(status).phrase.encode("latin-1")
-    except ValueError:
-        reason = b""
-    lines = [b"HTTP/1.1 %d %s" % (status, reason)]
-    lines += [name + b": " + value for name, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
 class NativeConnection(Connection):
@@ -69,7 +60,7 @@ class NativeConnection(Connection):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self._endpoint: NativeEndpoint | None = None
-        self._protocol: _HttpProtocol | None = None
+        self._protocol: HttpProtocol | None = None
         self._transport: asyncio.Transport | None = None
         self._paused = False
         self._queued = False
@@ -82,7 +73,7 @@ class NativeConnection(Connection):
     def subscriptions(self) -> int:
         return 1 if self._shared else super().subscriptions
 
-    def begin(self, endpoint: NativeEndpoint, protocol: _HttpProtocol, head: bytes) -> None:
+    def begin(self, endpoint: NativeEndpoint, protocol: HttpProtocol, head: bytes) -> None:
         """Send the response head and the opening frames; from now on, flushes write."""
         self._endpoint = endpoint
         self._protocol = protocol
@@ -288,7 +279,7 @@ class NativeEndpoint(RealtimeEndpoint):
         cors_headers: list[tuple[bytes, bytes]],
     ) -> None:
         assert isinstance(connection, NativeConnection)
-        protocol: _HttpProtocol = scope[_PROTOCOL_KEY]
+        protocol: HttpProtocol = scope[PROTOCOL_KEY]
         self._register(connection)
         try:
             opened = await self._open(connection, scope, receive, _adding_headers(send, cors_headers))
@@ -299,7 +290,7 @@ class NativeEndpoint(RealtimeEndpoint):
             await self._release(connection)
             return
         headers = [*_STREAM_HEADERS, *cors_headers, (b"transfer-encoding", b"chunked")]
-        connection.begin(self, protocol, _head(200, headers))
+        connection.begin(self, protocol, head(200, headers))
         if len(connection._slots) == 1:
             self._add_to_tap(connection)
         loop = asyncio.get_running_loop()
@@ -358,189 +349,20 @@ class NativeEndpoint(RealtimeEndpoint):
         self._ping_timer = self._expiry_timer = None
 
 
-class _HttpProtocol(asyncio.Protocol):
-    """One HTTP/1.1 connection: one GET, then a stream or a response and close."""
-
-    __slots__ = (
-        "_body",
-        "_disconnected",
-        "_head_only",
-        "_headers",
-        "_parser",
-        "_response",
-        "_started",
-        "_url",
-        "closed",
-        "endpoint",
-        "fallback",
-        "path",
-        "stream",
-        "transport",
-    )
-
-    def __init__(self, endpoint: NativeEndpoint, path: str | None, fallback: ASGIApp | None) -> None:
-        self.endpoint = endpoint
-        self.path = path
-        self.fallback = fallback
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.stream: NativeConnection | None = None
-        self.closed = False
-        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._started = False
-        self._disconnected: asyncio.Future[None] | None = None
-        self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
-        self._body: list[bytes] = []
-        self._head_only = False
-
-    # -- asyncio.Protocol ------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        if self._started:
-            return  # one request per connection; a stream reads nothing more
-        if self._parser is None:
-            return
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(400, "protocol upgrades are not served here")
-        except httptools.HttpParserError as exc:
-            self._refuse(400, f"malformed HTTP request: {exc}")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._parser = None
-        if self.stream is not None:
-            self.stream.lost()
-            self.stream = None
-        if self._disconnected is not None and not self._disconnected.done():
-            self._disconnected.set_result(None)
-
-    def pause_writing(self) -> None:
-        if self.stream is not None:
-            self.stream.pause()
-
-    def resume_writing(self) -> None:
-        if self.stream is not None:
-            self.stream.resume()
-
-    # -- httptools callbacks ---------------------------------------------------------
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-
-    def on_message_complete(self) -> None:
-        self._started = True
-        task = asyncio.get_running_loop().create_task(self._serve())
-        self.endpoint._tasks.add(task)
-        task.add_done_callback(self.endpoint._tasks.discard)
-
-    # -- the request -----------------------------------------------------------------
-
-    async def _serve(self) -> None:
-        parser = self._parser
-        if parser is None:
-            return  # the client left already
-        # A stream keeps none of its request: only the scope (gone once admitted) holds it.
-        self._parser = None
-        url = httptools.parse_url(self._url)
-        self._url = b""
-        headers, self._headers = self._headers, []
-        path = url.path.decode("latin-1")
-        peer = self.transport.get_extra_info("peername")
-        method = parser.get_method().decode("ascii")
-        self._head_only = method == "HEAD"
-        scope: Scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": parser.get_http_version(),
-            "method": method,
-            "scheme": "http",
-            "path": path,
-            "raw_path": url.path,
-            "root_path": "",
-            "query_string": url.query or b"",
-            "headers": headers,
-            "client": tuple(peer[:2]) if peer else None,
-            _PROTOCOL_KEY: self,
-        }
-        app: ASGIApp = self.endpoint
-        if self.path is not None and path.rstrip("/") != self.path.rstrip("/"):
-            if self.fallback is None:
-                self._refuse(404, f"no endpoint at {path}; the stream is at {self.path}")
-                return
-            app = self.fallback
-        try:
-            await app(scope, self._receive, self._send)
-        except Exception:
-            logger.exception("tidings.asgi: serving a request failed")
-            self._refuse(500, "internal server error")
-            return
-        if self.stream is None and not self.closed:
-            # The app answered nothing (or only part): do not leave the client hanging.
-            self.transport.close()
-
-    async def _receive(self) -> Message:
-        if self._disconnected is None:
-            self._disconnected = asyncio.get_running_loop().create_future()
-            if self.closed:
-                self._disconnected.set_result(None)
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await self._disconnected
-        return {"type": "http.disconnect"}
-
-    async def _send(self, message: Message) -> None:
-        """Whole responses only (refusals, preflights): buffered, then written and closed."""
-        if message["type"] == "http.response.start":
-            self._response = (int(message["status"]), list(message.get("headers", ())))
-            return
-        if message["type"] != "http.response.body" or self._response is None:
-            return
-        self._body.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        status, headers = self._response
-        body = b"".join(self._body)
-        headers = [(name.lower(), value) for name, value in headers if name.lower() != b"connection"]
-        if (
-            status >= 200
-            and status not in (204, 304)
-            and not any(name == b"content-length" for name, _ in headers)
-        ):
-            headers.append((b"content-length", b"%d" % len(body)))
-        headers.append((b"connection", b"close"))
-        if self._head_only:
-            body = b""
-        self._write_and_close(_head(status, headers) + body)
-
-    def _refuse(self, status: int, message: str) -> None:
-        response = error_response(status, message)
-        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
-        raw += [(b"content-length", b"%d" % len(response.body)), (b"connection", b"close")]
-        self._started = True
-        self._write_and_close(_head(status, raw) + response.body)
-
-    def _write_and_close(self, data: bytes) -> None:
-        if self.closed or self.transport.is_closing():
-            return
-        self.transport.write(data)
-        self.transport.close()
-
-
 class NativeServer:
-    """A listening socket serving one ``NativeEndpoint``; make it with ``serve_native()``."""
+    """A listening socket serving ``NativeEndpoint``s; make it with ``serve_native()``.
 
-    def __init__(self, endpoint: NativeEndpoint, server: asyncio.Server) -> None:
-        self.endpoint = endpoint
+    ``endpoint`` is the first (usually the only) endpoint, ``endpoints`` maps
+    each stream path to its endpoint.
+    """
+
+    def __init__(self, routes: Routes, server: asyncio.Server) -> None:
+        self._routes = routes
         self.server = server
+        self.endpoints: dict[str, NativeEndpoint] = dict(routes.endpoints)
+        found = [*routes.endpoints.values(), *([routes.any_path] if routes.any_path is not None else [])]
+        self._unique = list(dict.fromkeys(found))
+        self.endpoint = self._unique[0]
         self.port: int = server.sockets[0].getsockname()[1]
 
     def stats(self) -> Any:
@@ -550,11 +372,18 @@ class NativeServer:
         await self.server.serve_forever()
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Stop listening; send every stream a ``reconnect`` frame and close it."""
+        """Stop listening; send every stream a ``reconnect`` frame and close it.
+
+        Waits up to ``grace`` seconds (default: the endpoints' ``shutdown_timeout``)
+        for streams to end and for requests in progress to be answered, then
+        cuts whatever is left.
+        """
         self.server.close()
-        await self.endpoint.shutdown(grace)
-        self.endpoint.stop_timers()
-        self.endpoint.abort_streams()
+        wait = grace if grace is not None else max(e.settings.shutdown_timeout for e in self._unique)
+        await asyncio.gather(*(e.shutdown(grace) for e in self._unique), self._routes.finish(wait))
+        for endpoint in self._unique:
+            endpoint.stop_timers()
+            endpoint.abort_streams()
         await self.server.wait_closed()
 
     async def __aenter__(self) -> NativeServer:
@@ -564,33 +393,94 @@ class NativeServer:
         await self.shutdown()
 
 
+def native_endpoint(realtime: Realtime, **options: Any) -> NativeEndpoint:
+    """A ``NativeEndpoint`` with ``handle()``'s options (checked by ``handle()`` itself)."""
+    checked = handle(realtime, **options)
+    return NativeEndpoint(
+        realtime, middleware=checked._middleware, cors=checked._cors, settings=checked.settings
+    )
+
+
+async def serve_endpoints(
+    endpoints: Mapping[str, NativeEndpoint],
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
+    any_path: NativeEndpoint | None = None,
+    fallback: ASGIApp | None = None,
+    backlog: int = 2048,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> NativeServer:
+    """Serve each endpoint at its exact path (``any_path``: at every other path), the rest by ``fallback``.
+
+    Listens on ``host:port`` (default 127.0.0.1:8000), or on ``sock``, a
+    socket already bound and listening (one a parent process handed down).
+    """
+    if not endpoints and any_path is None:
+        raise InvalidArgumentError("endpoints", "give at least one stream endpoint")
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
+        raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {max_body!r}")
+    routes = Routes(endpoints, any_path=any_path, fallback=fallback, max_body=max_body)
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        if host is not None or port is not None:
+            raise InvalidArgumentError("sock", "serve on host and port, or on a listening sock, not both")
+        server = await loop.create_server(lambda: HttpProtocol(routes), sock=sock, backlog=backlog)
+    else:
+        server = await loop.create_server(
+            lambda: HttpProtocol(routes),
+            "127.0.0.1" if host is None else host,
+            8000 if port is None else port,
+            backlog=backlog,
+        )
+    return NativeServer(routes, server)
+
+
 async def serve_native(
     realtime: Realtime,
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: str | None = None,
+    port: int | None = None,
     *,
+    sock: socket.socket | None = None,
     path: str | None = "/api/realtime",
     backlog: int = 2048,
     fallback: ASGIApp | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
     **options: Any,
 ) -> NativeServer:
     """Listen on ``host:port`` and serve ``realtime``'s channels at ``path`` (None: any path).
 
+    ``host`` and ``port`` default to 127.0.0.1 and 8000; ``port=0`` picks a
+    free port (see ``NativeServer.port``). Or pass ``sock``, a socket already
+    bound and listening (one bound before dropping privileges, or inherited
+    by worker processes that share it).
+
     Other paths get 404, or go to ``fallback``: an ASGI app for small whole
-    responses (health checks, metrics; its responses are buffered, never streamed).
+    responses (health checks, metrics, a small JSON API; its responses are
+    buffered, never streamed, and sent with ``Connection: close``). A
+    request body is read whole before the app runs; one over ``max_body``
+    bytes (default 1 MiB) is refused with 413.
 
     ``options`` are those of ``handle()`` (middleware, cors_origins,
     ping_interval, max_duration, ...), with the same protocol and refusals;
-    see its docstring. Returns once listening (``port=0``: any free port, see
-    ``NativeServer.port``); ``await server.serve_forever()`` to block, and
-    ``await server.shutdown()`` to send every stream ``reconnect`` and stop.
+    see its docstring. Returns once listening; ``await server.serve_forever()``
+    to block, and ``await server.shutdown()`` to send every stream
+    ``reconnect`` and stop.
     """
-    checked = handle(realtime, **options)
-    endpoint = NativeEndpoint(
-        realtime, middleware=checked._middleware, cors=checked._cors, settings=checked.settings
+    endpoint = native_endpoint(realtime, **options)
+    streams: dict[str, NativeEndpoint] = {}
+    if path is not None:
+        # A trailing '/' is tolerated, as mounting under a framework would.
+        base = path.rstrip("/")
+        streams = {base or "/": endpoint, base + "/": endpoint}
+    return await serve_endpoints(
+        streams,
+        host=host,
+        port=port,
+        sock=sock,
+        any_path=endpoint if path is None else None,
+        fallback=fallback,
+        backlog=backlog,
+        max_body=max_body,
     )
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: _HttpProtocol(endpoint, path, fallback), host, port, backlog=backlog
-    )
-    return NativeServer(endpoint, server)

@@ -36,7 +36,17 @@ class LogLevel(enum.StrEnum):
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
-LogLevelOption = Annotated[LogLevel, typer.Option("--log-level", help="uvicorn's log level.")]
+LogLevelOption = Annotated[
+    LogLevel, typer.Option("--log-level", help="Log level of the server (uvicorn's, or the native one's).")
+]
+NativeOption = Annotated[
+    bool,
+    typer.Option(
+        "--native",
+        help="Serve with tidings' own asyncio server instead of uvicorn: streams cost far less "
+        "memory and CPU (no ASGI in their data path); HTTP/1.1, one request per connection.",
+    ),
+]
 ApiTokenOption = Annotated[
     str | None,
     typer.Option(
@@ -193,9 +203,10 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    native: NativeOption = False,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
-    """Serve APP's channels to browsers over Server-Sent Events (uvicorn).
+    """Serve APP's channels to browsers over Server-Sent Events (uvicorn, or --native).
 
     Browsers connect to <path>?channel=...; with --api-token, programs emit and
     read history through <path>/emit and <path>/history. Ctrl-C or SIGTERM
@@ -206,7 +217,12 @@ def serve(
     from ._serve import serve as do_serve
 
     config = ServeConfig(
-        app=app_path, demo=demo, path=path, api_token=api_token, cors_origins=tuple(cors_origin or ())
+        app=app_path,
+        demo=demo,
+        path=path,
+        api_token=api_token,
+        cors_origins=tuple(cors_origin or ()),
+        native=native,
     )
 
     def banner(base: str) -> list[str]:
@@ -228,6 +244,7 @@ def demo(
     port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8765,
     redis: RedisOption = None,
     api_token: ApiTokenOption = None,
+    native: NativeOption = False,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Start a demo server and print its URL: a chat room, a background job, a live event log.
@@ -238,7 +255,7 @@ def demo(
 
     from ._serve import serve as do_serve
 
-    config = ServeConfig(demo=True, redis=redis, api_token=api_token)
+    config = ServeConfig(demo=True, redis=redis, api_token=api_token, native=native)
 
     def banner(base: str) -> list[str]:
         lines = [f"tidings demo running at {base}/"]

@@ -1,4 +1,8 @@
-"""``tidings serve APP`` and ``tidings demo``: build the app, bind the port, run uvicorn."""
+"""``tidings serve APP`` and ``tidings demo``: build the app, bind the port, serve.
+
+The server is uvicorn, or with ``--native`` tidings' own asyncio server
+(``tidings.server._native_run``); both take the same pre-bound socket.
+"""
 
 from __future__ import annotations
 
@@ -50,8 +54,10 @@ def serve(
 ) -> int:
     """Run until interrupted; ``banner(base_url)`` gives the lines printed once serving."""
     require("uvicorn", "server", "serving")
+    require("httptools", "server", "serving")
     from tidings import TidingsError
     from tidings.server import AppLoadError, build_app
+    from tidings.server._native_run import run_native
     from tidings.server._run import ServerError, bind, run, url_of
 
     check_config(config, workers)
@@ -72,5 +78,6 @@ def serve(
         sys.stdout.write("".join(line + "\n" for line in banner(base)))
         sys.stdout.flush()
 
+    runner = run_native if config.native else run
     with sock:
-        return run(app, sock, workers=workers, log_level=log_level, on_ready=ready)
+        return runner(app, sock, workers=workers, log_level=log_level, on_ready=ready)

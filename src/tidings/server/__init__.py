@@ -1,10 +1,11 @@
-"""What ``tidings serve`` runs: the SSE endpoint, a small bearer-protected JSON API, uvicorn.
+"""What ``tidings serve`` runs: the SSE endpoint, a small bearer-protected JSON API, the server.
 
     from tidings.server import JsonApi
     api = JsonApi(realtime, token=os.environ["TIDINGS_API_TOKEN"], base="/api/realtime")
     # api.router answers POST /api/realtime/emit and GET /api/realtime/history
 
-Needs ``pip install 'tidings[server]'`` to run (uvicorn).
+Needs ``pip install 'tidings[server]'`` to run: uvicorn (``_run``), or with
+``--native`` tidings' own asyncio server (``_native_run``, ``_workers``).
 """
 
 from ._api import JsonApi, check_api_token

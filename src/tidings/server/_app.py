@@ -1,13 +1,19 @@
-"""The ASGI app of ``tidings serve`` and ``tidings demo``: streams, JSON API, extra routes.
+"""The app of ``tidings serve`` and ``tidings demo``: streams, JSON API, extra routes, hooks.
 
 Routing is by exact path: each SSE endpoint sits at its own path, the JSON
 API and the demo's routes are ``Router`` tables, anything else is 404.
 
-Shutdown: uvicorn waits for open responses before it sends the lifespan
-``shutdown`` event, and an SSE stream never ends by itself. So at startup
-the app chains itself in front of the server's SIGINT/SIGTERM handlers:
-on a signal every endpoint sends its streams a ``reconnect`` frame and
-closes them, and the server's own shutdown then finds nothing to wait for.
+Under uvicorn the app is the whole ASGI app, lifespan included. Under the
+native server (``_native_run``) the server serves ``streams`` itself and
+sends every other request here; ``start()`` and ``stop()`` are called
+directly instead of through the lifespan.
+
+Shutdown under uvicorn: uvicorn waits for open responses before it sends
+the lifespan ``shutdown`` event, and an SSE stream never ends by itself. So
+at startup the app chains itself in front of the server's SIGINT/SIGTERM
+handlers: on a signal every endpoint sends its streams a ``reconnect``
+frame and closes them, and the server's own shutdown then finds nothing to
+wait for.
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ class ServerApp:
         self._startup: list[Hook] = []
         self._shutdown: list[Hook] = []
         self._stopping: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @property
+    def streams(self) -> dict[str, RealtimeEndpoint]:
+        """The SSE endpoints by exact path."""
+        return dict(self._streams)
 
     def add_stream(self, path: str, endpoint: RealtimeEndpoint) -> None:
         self._streams[path] = endpoint
@@ -54,7 +66,7 @@ class ServerApp:
         self._startup.append(hook)
 
     def on_shutdown(self, hook: Hook) -> None:
-        """Run at lifespan shutdown, after every stream was closed; last added runs first."""
+        """Run by ``stop()``, after every stream was closed; last added runs first."""
         self._shutdown.append(hook)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,6 +88,23 @@ class ServerApp:
                 return
         await not_found(path)(scope, receive, send)
 
+    async def start(self) -> None:
+        """Run the startup hooks; ``StartupError`` says in one line why the server cannot start."""
+        for hook in self._startup:
+            await hook()
+
+    async def stop(self) -> None:
+        """Close every stream (``reconnect`` frames), then run the shutdown hooks, last added first."""
+        await self._begin_shutdown()
+        if self._stopped:
+            return
+        self._stopped = True
+        for hook in reversed(self._shutdown):
+            try:
+                await hook()
+            except Exception:
+                logger.exception("tidings: shutdown hook failed")
+
     async def close_streams(self) -> None:
         """Send every open stream a ``reconnect`` frame and wait (bounded) for them to end."""
         await asyncio.gather(*(endpoint.shutdown() for endpoint in self._streams.values()))
@@ -85,8 +114,7 @@ class ServerApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    for hook in self._startup:
-                        await hook()
+                    await self.start()
                 except StartupError as exc:
                     # One line for the operator; uvicorn's own "startup failed"
                     # log line would only repeat it.
@@ -97,12 +125,7 @@ class ServerApp:
                 self._chain_signals()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self._begin_shutdown()
-                for hook in reversed(self._shutdown):
-                    try:
-                        await hook()
-                    except Exception:
-                        logger.exception("tidings: shutdown hook failed")
+                await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -19,6 +19,8 @@ class ServeConfig:
     demo: also serve the demo page (``/``) and its routes.
     redis: the backend of the demo's own ``Realtime`` when there is no ``app``.
     app_dir: the directory ``app`` is imported from (workers start elsewhere).
+    native: serve with tidings' own asyncio server (``tidings.asgi.serve_native``)
+    instead of uvicorn.
     """
 
     app: str | None = None
@@ -28,6 +30,7 @@ class ServeConfig:
     api_token: str | None = None
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     app_dir: str = field(default_factory=os.getcwd)
+    native: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

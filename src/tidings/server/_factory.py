@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tidings._exceptions import TidingsError
-from tidings.asgi import handle
+from tidings.asgi import RealtimeEndpoint, handle
+from tidings.asgi._native import native_endpoint
 
 from ._api import JsonApi
 from ._app import ServerApp, StartupError
@@ -24,6 +26,8 @@ def build_app(config: ServeConfig) -> ServerApp:
     """The app for ``config``: the SSE endpoint, the JSON API if a token is set, the demo if asked."""
     from tidings.demo import DemoSite, demo_realtime
 
+    # Under the native server the endpoints are written by its protocol, not through ASGI.
+    endpoint: Callable[..., RealtimeEndpoint] = native_endpoint if config.native else handle
     app = ServerApp()
     if config.app is None:
         realtime = demo_realtime(redis=config.redis)
@@ -31,7 +35,7 @@ def build_app(config: ServeConfig) -> ServerApp:
         realtime = load_realtime(config.app, app_dir=config.app_dir)
     app.on_startup(lambda: _probe(realtime))
     app.on_shutdown(realtime.aclose)
-    app.add_stream(config.path, handle(realtime, cors_origins=list(config.cors_origins) or None))
+    app.add_stream(config.path, endpoint(realtime, cors_origins=list(config.cors_origins) or None))
     if config.api_token is not None:
         app.add_router(JsonApi(realtime, token=config.api_token, base=config.path).router)
     if config.demo:
@@ -42,7 +46,7 @@ def build_app(config: ServeConfig) -> ServerApp:
             # own Realtime over the same backend, and their own endpoint.
             demo = demo_realtime(backend=realtime.backend)
             app.on_shutdown(demo.aclose)
-            app.add_stream(DEMO_STREAM_PATH, handle(demo))
+            app.add_stream(DEMO_STREAM_PATH, endpoint(demo))
             site = DemoSite(demo, stream_url=DEMO_STREAM_PATH)
         app.add_router(site.router)
         app.on_shutdown(site.aclose)

@@ -7,6 +7,9 @@ and clients that connect before the app is ready wait in the backlog.
 Workers are separate processes (uvicorn's spawn supervisor); each builds its
 own app from the ``ServeConfig`` passed in the environment, because a
 ``Realtime`` and its connections cannot cross a process boundary.
+
+``--native`` runs the app on tidings' own server instead (``_native_run``),
+on a socket from the same ``bind``.
 """
 
 from __future__ import annotations
