@@ -58,7 +58,8 @@ async def test_streams_on_one_channel_share_one_backend_listener(
     # One feed for the 20 streams on "hot"; the lone stream on "quiet" keeps its own.
     assert stats.backend_listeners == 2
     assert stats.subscriptions == 21
-    assert "quiet" not in server.endpoint._taps or tap(server, "quiet")._feed is None
+    # A lone stream gets no tap at all: it would only add a second feed.
+    assert "quiet" not in server.endpoint._taps
     sent = [await realtime.channel("hot").emit("n", n) for n in range(3)]
     quiet = await realtime.channel("quiet").emit("n", "q")
     for stream in streams:
@@ -69,6 +70,12 @@ async def test_streams_on_one_channel_share_one_backend_listener(
     assert event_ids(await alone.frames(1)) == [quiet]
     for stream in streams:
         assert await stream.quiet(0.05) == []
+    for stream in [*streams, alone]:
+        await stream.close()
+    await wait_until(lambda: server.stats().connections == 0)
+    # Nothing left behind: no tap, no lone stream on record, no backend listener.
+    assert (server.endpoint._taps, server.endpoint._lone) == ({}, {})
+    assert realtime.backend.live_listener_count() == 0
 
 
 async def test_streams_joining_while_events_flow_have_no_gap_and_no_duplicate(
@@ -109,7 +116,7 @@ async def slow_member(
     writer.transport.pause_reading()
     writer.write(f"GET /?channel={channel.name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     stream = RawStream(reader, writer)
-    await wait_until(lambda: len(tap(server, channel.name).members) == 2)
+    await all_shared(server, channel.name, 2)
     (slow,) = (c for c in server.endpoint._connections if c._transport is not None and _peer_is(c, writer))
     while not slow._paused:
         await channel.emit_many([("n", "x" * 8192)] * 20)

@@ -207,6 +207,8 @@ class NativeConnection(Connection):
             await tap.leave(self)
             if tap.closed and self._endpoint is not None:
                 self._endpoint._forget_tap(tap)
+        elif self._endpoint is not None:
+            self._endpoint._forget_lone(self)
         await super().close()
 
     def pause(self) -> None:
@@ -244,6 +246,9 @@ class NativeEndpoint(RealtimeEndpoint):
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._taps: dict[str, ChannelTap] = {}
+        # The one single-channel stream of a channel without a tap: a tap
+        # (a second feed) is made only once a second stream comes.
+        self._lone: dict[str, NativeConnection] = {}
 
     # -- the one flush per loop iteration ------------------------------------------
 
@@ -305,9 +310,20 @@ class NativeEndpoint(RealtimeEndpoint):
         channel = connection._slots[0].channel
         tap = self._taps.get(channel)
         if tap is None or tap.closed:
+            first = self._lone.pop(channel, None)
+            if first is None:
+                self._lone[channel] = connection
+                return
             tap = self._taps[channel] = ChannelTap(self._realtime, channel, self._frames, self._tasks)
+            first._tap = tap
+            tap.add(first)
         connection._tap = tap
         tap.add(connection)
+
+    def _forget_lone(self, connection: NativeConnection) -> None:
+        channel = connection._slots[0].channel if len(connection._slots) == 1 else None
+        if channel is not None and self._lone.get(channel) is connection:
+            del self._lone[channel]
 
     def _forget_tap(self, tap: ChannelTap) -> None:
         if self._taps.get(tap.channel) is tap:
