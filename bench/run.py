@@ -294,8 +294,9 @@ def write_markdown(path: str, rows: list[Row], detail: list[str], command: str, 
             "",
             "## SSE fan-out, every step",
             "",
-            "Offered deliveries/s rise until a step saturates (delivered < 85 % of offered, p99 > 1 s, or "
-            "any loss). Latency: the load generator subtracts the emit time carried in each event; "
+            "Offered deliveries/s rise until a step saturates (the server's emitter achieves < 85 % of "
+            "the rate asked for, delivered < 85 % of offered, p99 > 1 s, or any loss). Latency: the "
+            "load generator subtracts the emit time carried in each event; "
             "`lost`/`disorder` are counted per connection by sequence numbers. CPU is the share of one "
             "core used by the server and by both load generators together: a server near 100 % is the "
             "side that saturated. Both servers call `gc.freeze()` once their streams are open.",

@@ -21,7 +21,8 @@ STACKS = ("tidings", "native", "broadcaster")
 
 @dataclass
 class Step:
-    offered: float  # deliveries/s asked for
+    requested: float  # deliveries/s the ladder asked for
+    offered: float  # deliveries/s the server's emitter achieved (it may fall behind)
     delivered: float  # deliveries/s received by the load generators
     p50_ms: float
     p99_ms: float
@@ -35,7 +36,12 @@ class Step:
     @property
     def saturated(self) -> bool:
         return (
-            self.delivered < 0.85 * self.offered or self.p99_ms > 1000 or self.lost > 0 or self.disorder > 0
+            # An emitter that falls behind the ladder means the server (where it runs) is the limit.
+            self.offered < 0.85 * self.requested
+            or self.delivered < 0.85 * self.offered
+            or self.p99_ms > 1000
+            or self.lost > 0
+            or self.disorder > 0
         )
 
 
@@ -126,6 +132,7 @@ class Fleet:
         span = max(last_at - started, answer["seconds"], 1e-9)
         per_event = self.conns / self.channels
         return Step(
+            requested=rate * per_event,
             offered=answer["emitted"] * per_event / max(answer["seconds"], 1e-9),
             delivered=frames / span,
             p50_ms=hist_percentile(hist, 0.5, 0.1),
