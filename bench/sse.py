@@ -34,14 +34,14 @@ class Step:
     emitted: int
 
     @property
+    def kept_up(self) -> bool:
+        """The server's emitter achieved the rate asked for (else the server was the limit)."""
+        return self.offered >= 0.85 * self.requested
+
+    @property
     def saturated(self) -> bool:
         return (
-            # An emitter that falls behind the ladder means the server (where it runs) is the limit.
-            self.offered < 0.85 * self.requested
-            or self.delivered < 0.85 * self.offered
-            or self.p99_ms > 1000
-            or self.lost > 0
-            or self.disorder > 0
+            self.delivered < 0.85 * self.offered or self.p99_ms > 1000 or self.lost > 0 or self.disorder > 0
         )
 
 
