@@ -94,6 +94,10 @@ def _forbidden(char: str) -> bool:
 
 
 def _first_forbidden(name: str) -> str | None:
+    if name.isascii() and name.isprintable() and " " not in name:
+        # The common case, checked in C (this runs on every emit): printable
+        # ASCII holds no control character, and its only whitespace is " ".
+        return None
     for index, char in enumerate(name):
         if _forbidden(char):
             kind = "whitespace" if char.isspace() else "a control character"
