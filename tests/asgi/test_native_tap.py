@@ -13,6 +13,7 @@ import redis
 from tidings import Channel, Limits, Realtime
 from tidings.asgi import NativeServer
 from tidings.asgi._cursor import channel_tag
+from tidings.asgi._native import NativeConnection
 from tidings.asgi._tap import ChannelTap
 from tidings.redis import RedisBackend
 
@@ -117,7 +118,7 @@ async def slow_member(
     writer.write(f"GET /?channel={channel.name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     stream = RawStream(reader, writer)
     await all_shared(server, channel.name, 2)
-    (slow,) = (c for c in server.endpoint._connections if c._transport is not None and _peer_is(c, writer))
+    slow = server_side(server, writer)
     while not slow._paused:
         await channel.emit_many([("n", "x" * 8192)] * 20)
         await asyncio.sleep(0.01)
@@ -130,9 +131,17 @@ async def slow_member(
     return stream
 
 
-def _peer_is(connection: object, writer: asyncio.StreamWriter) -> bool:
-    transport = connection._transport  # type: ignore[attr-defined]
-    return bool(transport.get_extra_info("peername") == writer.get_extra_info("sockname"))
+def server_side(server: NativeServer, writer: asyncio.StreamWriter) -> NativeConnection:
+    """The server's stream for the client connection of ``writer``."""
+    client = writer.get_extra_info("sockname")
+    (found,) = (
+        c
+        for c in server.endpoint._connections
+        if isinstance(c, NativeConnection)
+        and c._transport is not None
+        and c._transport.get_extra_info("peername") == client
+    )
+    return found
 
 
 async def test_a_member_whose_socket_fills_leaves_catches_up_from_history_and_rejoins(
@@ -270,7 +279,7 @@ async def small_window_stream(server: NativeServer, target: str) -> RawStream:
     writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     stream = RawStream(reader, writer)
     await stream.read_head()
-    (ours,) = (c for c in server.endpoint._connections if c._transport is not None and _peer_is(c, writer))
+    ours = server_side(server, writer)
     assert ours._transport is not None
     # Without this, the kernel would buffer megabytes before the server noticed anything.
     ours._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)

@@ -123,8 +123,8 @@ class NativeConnection(Connection):
 
     def _write_out(self, chunks: list[bytes]) -> None:
         protocol = self._protocol
-        if protocol is None or self._stop is Stop.DISCONNECTED:
-            return
+        if protocol is None or self._stop is Stop.DISCONNECTED or self._ended:
+            return  # gone, or the last chunk is written: nothing may follow it
         last = self.finish(chunks)
         if chunks:
             body = b"".join(chunks)
@@ -172,10 +172,7 @@ class NativeConnection(Connection):
             slot = await self._open_slot(0, channel, parse_id(position))
         except (BackendError, ClosedError) as exc:
             self._pulling = None
-            self._slots[0].finished = True
-            chunks.append(self._notice_frame(self._slots[0], _Notice(f"channel {channel!r}: {exc}")))
-            self.stop(Stop.FAILED)
-            self._write_out(chunks)
+            self.failed(f"channel {channel!r}: {exc}")
             return
         self._pulling = None
         if self._protocol is None or self._stop is Stop.DISCONNECTED:
@@ -193,11 +190,12 @@ class NativeConnection(Connection):
         self._write_out(chunks)
 
     def failed(self, text: str) -> None:
-        """The tap's feed ended (the Realtime was closed): tell the client to go elsewhere."""
+        """No feed for our channel any more (the Realtime was closed, or reopening failed):
+        say why, then ``reconnect``, so the client goes elsewhere."""
         self._shared = False
         self._slots[0].finished = True
-        self._write_out([self._notice_frame(self._slots[0], _Notice(text))])
         self.stop(Stop.FAILED)
+        self._write_out([self._notice_frame(self._slots[0], _Notice(text))])
 
     async def close(self) -> None:
         tap = self._tap

@@ -21,8 +21,8 @@ history -- and says so if history no longer holds the events. Resets of the
 backend's live feed (a Redis reconnect) are caught up once, by the tap's feed,
 for every member.
 
-A channel's tap starts its feed when a second stream arrives (one stream
-gains nothing from it) and closes when its last stream leaves.
+The endpoint makes a channel's tap when a second stream arrives (one stream
+gains nothing from it); it closes when its last stream leaves.
 """
 
 from __future__ import annotations
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
     from ._native import NativeConnection
 
 logger = logging.getLogger("tidings.asgi")
-
-# A tap opens its feed once this many streams are on the channel.
-SHARE_FROM = 2
 
 
 def chunk(body: bytes) -> bytes:
@@ -104,7 +101,7 @@ class ChannelTap:
     def add(self, connection: NativeConnection) -> None:
         """A new stream on this channel, still on its own feed."""
         self.candidates.add(connection)
-        if self._feed is None and not self._starting and len(self.candidates) >= SHARE_FROM:
+        if self._feed is None and not self._starting:
             self._starting = True
             self._spawn(self._start())
 

@@ -97,20 +97,6 @@ class TidingsLayout(Layout):
             args.append(payload)
         return args
 
-    def decode_stored(self, channel: str, raw: Sequence[Any]) -> list[Entry]:
-        # decode_fields in one loop: a read of 1000 entries spends a third of
-        # its time here, and the per-entry calls were most of that.
-        entries: list[Entry] = []
-        append = entries.append
-        for raw_id, fields in raw:
-            if len(fields) == 4 and fields[0] == b"event" and fields[2] == b"data":
-                ms, _, seq = raw_id.partition(b"-")
-                event = fields[1].decode(errors="replace")
-                append(Entry(raw_id.decode(), (int(ms), int(seq)), event, channel, fields[3]))
-            else:
-                append(self.decode_fields(channel, raw_id, fields))
-        return entries
-
     def decode_fields(self, channel: str, raw_id: bytes, fields: Sequence[bytes]) -> Entry:
         if len(fields) == 4 and fields[0] == b"event" and fields[2] == b"data":
             event, payload = fields[1], fields[3]
