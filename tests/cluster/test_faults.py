@@ -174,7 +174,24 @@ async def test_a_manual_failover_loses_nothing(
     assert set(acknowledged) == set(history) and len(history) == EVENTS
     assert replica.client().info("replication")["role"] == "master"
     assert_reported_failover(scene, caplog)
+    # The demoted primary serves no channel any more: its Pub/Sub connections
+    # are closed, though it still answers PINGs.
+    demoted = scene.cluster.primaries[0]
+    for watcher in scene.watchers:
+        await wait_until(
+            lambda w=watcher: w.backend.stats()["pubsub_connections"] == 1,  # type: ignore[misc]
+            what="one Pub/Sub connection: the new primary's",
+        )
+    await wait_until(lambda: pubsub_clients(demoted) == 0, what="no Pub/Sub client on the demoted node")
     await scene.close()
+
+
+def pubsub_clients(node: Node) -> int:
+    client = node.client()
+    try:
+        return len(client.client_list(_type="pubsub"))
+    finally:
+        client.close()
 
 
 async def test_a_killed_primary_is_replaced_and_listeners_catch_up(

@@ -137,7 +137,10 @@ class RedisStreamsBackend(Backend):
         ``topology_refreshes``: times a cluster's slot map was found changed;
         ``slot_moves``: slots with subscribed channels that moved to another
         primary; ``failovers``: primaries with subscribed channels that were
-        replaced. Also ``pubsub_connections`` and ``channels`` now live.
+        replaced; ``malformed_messages``: Pub/Sub messages on a channel's name
+        that were not what an append publishes (dropped and logged; the
+        channel's listeners re-read history). Also ``pubsub_connections`` and
+        ``channels`` now live.
         """
         counters = {name: self._stats[name] for name in STAT_NAMES}
         runtime = self._runtime

@@ -23,6 +23,7 @@ made.
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -30,11 +31,37 @@ import orjson
 from redis.typing import EncodableT
 
 from tidings._backend import Entry, Retention
-from tidings._ids import IdKey
+from tidings._ids import MAX_PART, IdKey, format_id
 
 from ._scripts import APPEND_TIDINGS, APPEND_TIDINGS_SHARDED, APPEND_UPSTASH, Script
 
 _NULL = b"null"
+
+
+# The header line of a record of a live message: "<ms>-<seq> <event size> <data size>".
+_RECORD_HEADER = re.compile(rb"([0-9]{1,20})-([0-9]{1,20}) ([0-9]{1,10}) ([0-9]{1,10})")
+_MAX_HEADER = 64  # longer than any header line that _RECORD_HEADER accepts
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})", re.ASCII)
+
+
+class MalformedMessageError(ValueError):
+    """A Pub/Sub message on a channel's name that is not what an append publishes."""
+
+
+def _checked_id(ms: bytes, seq: bytes) -> tuple[str, IdKey]:
+    """A live message's id from its ASCII-digit parts (matched by the caller's pattern)."""
+    key = (int(ms), int(seq))
+    text = f"{key[0]}-{key[1]}"
+    if key[0] > MAX_PART or key[1] > MAX_PART:
+        raise MalformedMessageError(f"id {text} is out of range (64-bit parts)")
+    return text, key
+
+
+def _check_json(payload: bytes, at: str) -> None:
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise MalformedMessageError(f"the data of {at} is not JSON") from None
 
 
 def parse_raw_id(raw: bytes) -> tuple[str, IdKey]:
@@ -107,16 +134,36 @@ class TidingsLayout(Layout):
         return Entry(text, key, event.decode(errors="replace"), channel, payload)
 
     def decode_live(self, channel: str, message: bytes) -> list[Entry]:
+        # Anyone who can reach Redis can publish on this name, so every field
+        # is checked before it is trusted: a bad length would misframe the
+        # rest, a bad id would move cursors past real events, and bad JSON
+        # would reach browsers as is.
         entries: list[Entry] = []
         position, end = 0, len(message)
+        if not end:
+            raise MalformedMessageError("an empty message")
+        last: IdKey | None = None
         while position < end:
-            newline = message.index(b"\n", position)
-            raw_id, event_size, data_size = message[position:newline].split(b" ")
+            newline = message.find(b"\n", position, position + _MAX_HEADER)
+            header = _RECORD_HEADER.fullmatch(message, position, newline) if newline >= 0 else None
+            if header is None:
+                raise MalformedMessageError(f"no '<id> <event size> <data size>' line at byte {position}")
+            ms, seq, event_size, data_size = header.groups()
+            text, key = _checked_id(ms, seq)
+            if last is not None and key <= last:
+                raise MalformedMessageError(f"id {text} does not follow {format_id(last)}")
             event_end = newline + 1 + int(event_size)
             position = event_end + int(data_size)
-            text, key = parse_raw_id(raw_id)
-            event = message[newline + 1 : event_end].decode(errors="replace")
-            entries.append(Entry(text, key, event, channel, message[event_end:position]))
+            if position > end:
+                raise MalformedMessageError(f"the record of {text} runs past the end of the message")
+            try:
+                event = message[newline + 1 : event_end].decode()
+            except UnicodeDecodeError:
+                raise MalformedMessageError(f"the event name of {text} is not UTF-8") from None
+            payload = message[event_end:position]
+            _check_json(payload, text)
+            entries.append(Entry(text, key, event, channel, payload))
+            last = key
         return entries
 
 
@@ -134,10 +181,6 @@ def _read_like_upstash(value: bytes) -> bytes:
     except orjson.JSONDecodeError:
         return orjson.dumps(value.decode(errors="replace"))
     return value
-
-
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
 
 
 class UpstashLayout(Layout):
@@ -176,11 +219,12 @@ class UpstashLayout(Layout):
         raw_id, event = body.get("id"), body.get("event")
         if not isinstance(raw_id, str) or not isinstance(event, str):
             return []  # not an event (the original also publishes other shapes)
-        ms, dash, seq = raw_id.partition("-")
-        if not (dash and _digits(ms) and _digits(seq)):
-            return []
+        match = _ID.fullmatch(raw_id)
+        if match is None:
+            raise MalformedMessageError(f"id {raw_id[:45]!r} is not '<ms>-<seq>' in ASCII digits")
+        text, key = _checked_id(match[1].encode(), match[2].encode())
         payload = orjson.dumps(body.get("data"))
-        return [Entry(raw_id, (int(ms), int(seq)), event, channel, payload)]
+        return [Entry(text, key, event, channel, payload)]
 
 
 LAYOUTS: dict[str, type[Layout]] = {"tidings": TidingsLayout, "upstash": UpstashLayout}

@@ -158,23 +158,28 @@ class PubSubHub:
     # -- joining and leaving ------------------------------------------------------
 
     async def _wait_live(self, state: ChannelState) -> IdKey:
+        # Every pass awaits something still pending (an event just cleared, a
+        # read not yet done), so the loop yields each time by construction:
+        # awaiting a finished task would return at once and spin.
         async with asyncio.timeout(self._timeout):
             while True:
                 if self._closed:
                     raise ClosedError("this RedisBackend was closed")
-                link = state.link
-                if link is None or not state.live:
+                if not state.live:
                     state.confirmed.clear()  # only a wake-up call: the check above decides
                     await state.confirmed.wait()
                     continue
                 if state.head is not None:
                     return state.head
-                if state.head_task is None:
-                    state.head_task = asyncio.get_running_loop().create_task(
-                        self._establish_head(state, link.generation)
+                read = state.head_task
+                if read is None or read.done():
+                    # None in flight, or one that ended without a head: it was for an
+                    # earlier subscription of the channel (or failed), so read again.
+                    read = state.head_task = asyncio.get_running_loop().create_task(
+                        self._establish_head(state, state.confirmed_in)
                     )
-                    state.head_task.add_done_callback(forget_head_task(state))
-                await asyncio.shield(state.head_task)
+                    read.add_done_callback(forget_head_task(state))
+                await asyncio.shield(read)
 
     async def _establish_head(self, state: ChannelState, generation: int) -> None:
         head = await self._read_head(state.key)
@@ -231,6 +236,7 @@ class PubSubHub:
             if state.live and old.connected:
                 old.unsubscribe(state.name)
             self._stats["resubscribes"] += 1
+            self._close_if_abandoned(old)
         state.link = link
         state.confirmed_in = -1
         state.head = None
@@ -240,6 +246,19 @@ class PubSubHub:
             link.channels[state.name] = state
             if link.connected:
                 link.subscribe(state.name)
+
+    def _close_if_abandoned(self, link: Link[ChannelState]) -> None:
+        """Close the link to a node that lost its last channel by no longer serving slots.
+
+        A demoted primary still answers PINGs, so nothing else would ever end
+        the connection. A link that is merely idle on a serving node stays
+        open: the next subscriber there needs no new connection.
+        """
+        if link.channels or self._router.is_primary(link.node) or self._links.get(link.node) is not link:
+            return
+        del self._links[link.node]
+        if link.task is not None:
+            link.task.cancel()  # its finally: the connection is closed without waiting
 
     def _resubscribe(self, state: ChannelState) -> None:
         """Subscribe again, wherever the channel lives now (its last attempt failed)."""
@@ -269,6 +288,8 @@ class PubSubHub:
             departures, self._departures = self._departures, {}
             for node, slots in departures.items():
                 self._report(node, slots)
+            for link in list(self._links.values()):
+                self._close_if_abandoned(link)
 
     def _report(self, node: Node, slots: set[int]) -> None:
         if self._router.is_primary(node):
@@ -369,8 +390,8 @@ class PubSubHub:
             return  # left over from an earlier subscription of the same name
         try:
             entries = self._decode(state.channel, message)
-        except Exception:
-            logger.exception("tidings: undecodable message on Redis channel %r", state.key)
+        except Exception as exc:  # MalformedMessageError, or a decoder bug: the same remedy
+            self._drop_malformed(state, exc)
             return
         if not entries:
             return
@@ -384,6 +405,27 @@ class PubSubHub:
                     listener.on_entries(entries)
                 except Exception:
                     logger.exception("tidings: live listener of %r failed", state.channel)
+
+    def _drop_malformed(self, state: ChannelState, error: BaseException) -> None:
+        """Never forward what was published by something else: drop it, re-read history.
+
+        The message may have stood for real appends (a corrupted one), so every
+        listener re-reads the stream after its own position; nothing in the
+        message moves a head or a cursor.
+        """
+        self._stats["malformed_messages"] += 1
+        logger.warning(
+            "tidings: dropped a malformed message on Redis channel %r (%s); its listeners re-read history",
+            state.key,
+            error,
+        )
+        for subscription in list(state.listeners):
+            listener = subscription.listener
+            if listener is not None:
+                try:
+                    listener.on_reset()
+                except Exception:
+                    logger.exception("tidings: live listener of %r failed on reset", state.channel)
 
     def on_subscribed(self, link: Link[ChannelState], name: bytes) -> None:
         link.take((link.verbs.subscribed, name))

@@ -48,6 +48,7 @@ STAT_NAMES = (
     "topology_refreshes",  # the cluster's slot map was re-read and had changed
     "slot_moves",  # a subscribed channel's slot moved to another primary
     "failovers",  # a primary serving subscribed channels was replaced
+    "malformed_messages",  # Pub/Sub messages dropped because they were not what an append publishes
 )
 
 

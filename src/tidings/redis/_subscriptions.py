@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from tidings._backend import Attachment, BackendStatus
 from tidings._ids import IdKey
 
 from ._link import Link
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("tidings.redis")
 
@@ -60,7 +56,14 @@ class ChannelState:
 
     @property
     def live(self) -> bool:
-        return self.link is not None and self.confirmed_in == self.link.generation
+        """Redis confirmed our SUBSCRIBE on the link's current connection.
+
+        Only then does every later append reach us, so only then is a head
+        read worth anything. Before the first connection both generations
+        are -1: ``connected`` tells that apart.
+        """
+        link = self.link
+        return link is not None and link.connected and self.confirmed_in == link.generation
 
 
 RedisSubscription = Attachment[ChannelState]
