@@ -21,7 +21,13 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
-import httptools
+try:
+    import httptools
+except ImportError as exc:  # tests/asgi/test_without_httptools.py
+    raise ImportError(
+        "the native server (tidings.asgi.serve_native) needs httptools, which comes with the "
+        f"server extra: pip install 'tidings[server]' ({exc})"
+    ) from exc
 
 from ._responses import error_response
 from ._types import ASGIApp, Message, Scope
