@@ -160,6 +160,21 @@ async def test_pipelined_requests_get_one_answer_then_a_close(native: Native, co
         assert received.endswith(b'{"path":"/one"}')
 
 
+async def test_what_follows_the_request_never_resets_its_answer(native: Native, connect: Any) -> None:
+    # A socket closed with input still arriving answers it with a reset, which destroys the
+    # answer the client has not read yet: the server reads and drops what follows instead.
+    server = await native(fallback=fallback, path="/stream")
+    reader, writer = await connect(server.port)
+    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.1)  # answered by now
+    for _ in range(64):
+        writer.write(b"GET /more HTTP/1.1\r\n" + b"x" * 16_000)
+        await writer.drain()
+    received = await asyncio.wait_for(reader.read(), 5)
+    assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b'{"path":"/one"}')
+
+
 async def test_a_request_split_anywhere_is_served_alike(native: Native, connect: Any) -> None:
     server = await native(fallback=fallback, path="/stream")
     data = b"POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"

@@ -393,9 +393,10 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.stream is not None:
             self.routes.settled(self)
-        elif not self.closed:
-            # The app answered nothing (or only part): do not leave the client hanging.
-            self.transport.close()
+        else:
+            # Answered (then closing already), or the app answered nothing or only part:
+            # do not leave the client hanging.
+            self._close()
 
     async def _receive(self) -> Message:
         if self._disconnected is None:
@@ -492,9 +493,9 @@ class HttpProtocol(asyncio.Protocol):
         ``LINGER_SECONDS``, or at once when the server shuts down.
         """
         transport = self.transport
-        if self.closed or transport.is_closing():
-            return
-        if self._lingering or self.routes.closing or not transport.can_write_eof():
+        if self.closed or self._lingering or transport.is_closing():
+            return  # closed, or closing: the linger timer ends it
+        if self.routes.closing or not transport.can_write_eof():
             transport.close()
             return
         self._lingering = True
