@@ -1,10 +1,18 @@
 """The HTTP side of the native server: one ``asyncio.Protocol`` per connection, and what it routes to.
 
-A connection carries one HTTP/1.1 request (parsed by httptools). Its body is
-read whole, up to ``max_body`` bytes, before the request is served; a larger
-body is refused with 413 as soon as that is known (from ``Content-Length``,
-or while it arrives), and the rest of it is read and dropped, so the client
-gets the answer instead of a reset connection.
+A connection carries one HTTP/1.1 request (parsed by httptools); nothing
+after it is parsed into it (a pipelined request is dropped unread), so no
+later request can touch an earlier one. What a client may send is bounded
+(``HttpLimits``): the head's size (431, or 414 for the request line), the
+time until the whole request has arrived (408, or a silent close for a
+connection that asked nothing), the body's size (413). Every malformed
+request gets a 4xx; every answer is followed by a FIN, and whatever the
+client still sends is read and dropped for a while, so the client gets the
+answer instead of a reset connection.
+
+A body is read whole before the request is served; one too large is refused
+as soon as that is known (from ``Content-Length``, or while it arrives), and
+the rest of it is read and dropped.
 
 Then the path decides. A stream path hands the connection to its
 ``NativeEndpoint`` and it becomes a stream; any other path goes to the
