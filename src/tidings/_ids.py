@@ -21,11 +21,15 @@ MAX_PART = 2**64 - 1  # Redis stream ids are two unsigned 64-bit integers.
 MIN_KEY: IdKey = (0, 0)
 MAX_KEY: IdKey = (MAX_PART, MAX_PART)
 
-_ID_RE = re.compile(r"\A(\d{1,20})-(\d{1,20})\Z")
+# [0-9], not \d: \d and int() also take other scripts' digits ("\u0661" is 1).
+_ID_RE = re.compile(r"\A([0-9]{1,20})-([0-9]{1,20})\Z")
 
 
 def parse_id(value: str, *, argument: str = "id") -> IdKey:
-    """Parse ``"<ms>-<seq>"``; raise ``InvalidArgumentError`` naming ``argument``."""
+    """Parse ``"<ms>-<seq>"``: ASCII digits, each part below 2**64.
+
+    Raises ``InvalidArgumentError`` naming ``argument``.
+    """
     match = _ID_RE.match(value) if isinstance(value, str) else None
     if match is None:
         raise InvalidArgumentError(argument, f"{value!r} is not an event id of the form '<ms>-<seq>'")

@@ -29,12 +29,18 @@ The endpoint's lifespan handling (``shutdown()``) sends every open stream a
 ``reconnect`` frame; see docs/sse.md for running it under uvicorn.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._auth import InvalidTokenError, TokenAuth, TokenGrant
 from ._endpoint import EndpointStats, Middleware, RealtimeEndpoint
 from ._handle import handle
-from ._native import NativeServer, serve_native
 from ._request import MultiMap, Request
 from ._responses import Response
+
+if TYPE_CHECKING:
+    from ._native import NativeServer, serve_native
 
 __all__ = [
     "EndpointStats",
@@ -50,3 +56,22 @@ __all__ = [
     "handle",
     "serve_native",
 ]
+
+# The native server needs httptools (tidings[server]); handle() runs under any
+# ASGI server (Hypercorn, Granian, uvicorn without [standard]), so it is
+# imported only when asked for.
+_NATIVE = frozenset({"NativeServer", "serve_native"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NATIVE:
+        from . import _native
+
+        value = getattr(_native, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_NATIVE})

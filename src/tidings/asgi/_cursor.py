@@ -23,13 +23,17 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from tidings._exceptions import InvalidArgumentError
 from tidings._ids import MAX_PART, IdKey, now_ms, parse_id
 
 from ._errors import BadRequest
 
 TAG_LENGTH = 8
-_PART_RE = re.compile(r"\A([A-Za-z0-9_-]{8})(\d{1,20}-\d{1,20})\Z")
-_MS_RE = re.compile(r"\A\d{1,20}\Z")
+# One part: a tag, then "<ms>-<seq>" with 20 digits each at most (two 64-bit parts).
+_MAX_PART_LENGTH = TAG_LENGTH + 20 + 1 + 20
+# [0-9], not \d: \d (and int()) also take other scripts' digits.
+_PART_RE = re.compile(r"\A([A-Za-z0-9_-]{8})([0-9]{1,20}-[0-9]{1,20})\Z")
+_MS_RE = re.compile(r"\A[0-9]{1,20}\Z")
 
 
 @lru_cache(maxsize=4096)
@@ -38,13 +42,30 @@ def channel_tag(channel: str) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 
+def max_cursor_length(max_channels: int) -> int:
+    """The longest cursor a connection of ``max_channels`` channels is ever sent: its parts and dots."""
+    return max_channels * (_MAX_PART_LENGTH + 1) - 1
+
+
 def encode_cursor(parts: Sequence[str]) -> str:
     """Join ``channel_tag(c) + id`` parts into one ``id:`` value."""
     return ".".join(parts)
 
 
-def decode_cursor(value: str, channels: Sequence[str]) -> dict[str, IdKey]:
-    """The positions a ``Last-Event-ID`` gives for the requested ``channels``."""
+def decode_cursor(
+    value: str, channels: Sequence[str], *, max_channels: int | None = None
+) -> dict[str, IdKey]:
+    """The positions a ``Last-Event-ID`` gives for the requested ``channels``.
+
+    With ``max_channels``, a value longer than any cursor of that many
+    channels is refused (431) before it is split.
+    """
+    if max_channels is not None and len(value) > (bound := max_cursor_length(max_channels)):
+        raise BadRequest(
+            f"Last-Event-ID is {len(value)} bytes; a cursor is at most {bound} bytes "
+            f"(~50 per channel, {max_channels} channels: max_channels)",
+            431,
+        )
     by_tag = {channel_tag(channel): channel for channel in channels}
     positions: dict[str, IdKey] = {}
     for part in value.split("."):
@@ -56,7 +77,12 @@ def decode_cursor(value: str, channels: Sequence[str]) -> dict[str, IdKey]:
             )
         channel = by_tag.get(match[1])
         if channel is not None:
-            positions[channel] = parse_id(match[2], argument="Last-Event-ID")
+            try:
+                positions[channel] = parse_id(match[2], argument="Last-Event-ID")
+            except InvalidArgumentError:
+                raise BadRequest(
+                    f"Last-Event-ID part {part!r} is out of range (64-bit parts, at most {MAX_PART})"
+                ) from None
     return positions
 
 

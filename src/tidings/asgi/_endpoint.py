@@ -169,7 +169,7 @@ class RealtimeEndpoint:
         request = Request(scope)
         settings = self.settings
         channels = read_channels(request, self._realtime.limits.check_channel, settings.max_channels)
-        positions = read_positions(request, channels)
+        positions = read_positions(request, channels, settings.max_channels)
         if self._middleware is not None:
             refusal = self._middleware(request, channels)
             if inspect.isawaitable(refusal):

@@ -58,7 +58,9 @@ def handle(
         closed (default None: never); set it below a serverless host's
         request time limit.
     max_channels:
-        channels one connection may ask for (default 32).
+        channels one connection may ask for (default 32). It also bounds
+        ``Last-Event-ID`` to the longest cursor of that many channels
+        (``50 * max_channels - 1`` bytes; 431 beyond).
     max_replay:
         stored events one connection may replay (default 10 000). A client
         that missed more gets an ``{"type":"error"}`` frame saying which
@@ -72,7 +74,8 @@ def handle(
         how long ``shutdown()`` waits for streams to end (default 5 s).
 
     Refusals are JSON ``{"error": "..."}``: 400 (bad channel name, bad
-    ``last_ack``, too many channels), 405 (not GET), 401/403 (middleware),
+    ``last_ack`` or ``Last-Event-ID``, too many channels), 431 (a
+    ``Last-Event-ID`` over its bound), 405 (not GET), 401/403 (middleware),
     503 (too many streams, backend down, shutting down).
     """
     settings = StreamSettings(

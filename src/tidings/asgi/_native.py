@@ -31,6 +31,7 @@ import logging
 import socket
 import weakref
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from tidings._exceptions import BackendError, ClosedError, InvalidArgumentError
@@ -38,9 +39,18 @@ from tidings._ids import parse_id
 from tidings._subscription import Feed
 
 from ._connection import Connection, Stop, _Notice
-from ._endpoint import _STREAM_HEADERS, RealtimeEndpoint, _adding_headers
+from ._endpoint import _STREAM_HEADERS, EndpointStats, RealtimeEndpoint, _adding_headers
 from ._handle import handle
-from ._native_http import DEFAULT_MAX_BODY, PROTOCOL_KEY, HttpProtocol, Routes, head
+from ._native_http import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_HEADER_SIZE,
+    DEFAULT_REQUEST_TIMEOUT,
+    PROTOCOL_KEY,
+    HttpLimits,
+    HttpProtocol,
+    Routes,
+    head,
+)
 from ._tap import ChannelTap, chunk
 from ._types import ASGIApp, Receive, Scope, Send
 
@@ -363,6 +373,17 @@ class NativeEndpoint(RealtimeEndpoint):
         self._ping_timer = self._expiry_timer = None
 
 
+@dataclass(frozen=True, slots=True)
+class NativeStats(EndpointStats):
+    """``EndpointStats`` of the server's first endpoint, and the connections that are not streams.
+
+    http_connections: connections open that are not (yet) streams: idle ones,
+    requests being read, requests being answered.
+    """
+
+    http_connections: int
+
+
 class NativeServer:
     """A listening socket serving ``NativeEndpoint``s; make it with ``serve_native()``.
 
@@ -379,8 +400,9 @@ class NativeServer:
         self.endpoint = self._unique[0]
         self.port: int = server.sockets[0].getsockname()[1]
 
-    def stats(self) -> Any:
-        return self.endpoint.stats()
+    def stats(self) -> NativeStats:
+        """The first endpoint's ``stats()``, and the open connections that are not streams."""
+        return NativeStats(**asdict(self.endpoint.stats()), http_connections=len(self._routes.pending))
 
     async def serve_forever(self) -> None:
         await self.server.serve_forever()
@@ -425,17 +447,19 @@ async def serve_endpoints(
     fallback: ASGIApp | None = None,
     backlog: int = 2048,
     max_body: int = DEFAULT_MAX_BODY,
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
 ) -> NativeServer:
     """Serve each endpoint at its exact path (``any_path``: at every other path), the rest by ``fallback``.
 
     Listens on ``host:port`` (default 127.0.0.1:8000), or on ``sock``, a
     socket already bound and listening (one a parent process handed down).
+    The limits are ``serve_native``'s.
     """
     if not endpoints and any_path is None:
         raise InvalidArgumentError("endpoints", "give at least one stream endpoint")
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
-        raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {max_body!r}")
-    routes = Routes(endpoints, any_path=any_path, fallback=fallback, max_body=max_body)
+    limits = HttpLimits(max_body=max_body, max_header_size=max_header_size, request_timeout=request_timeout)
+    routes = Routes(endpoints, any_path=any_path, fallback=fallback, limits=limits)
     loop = asyncio.get_running_loop()
     if sock is not None:
         if host is not None or port is not None:
@@ -461,6 +485,8 @@ async def serve_native(
     backlog: int = 2048,
     fallback: ASGIApp | None = None,
     max_body: int = DEFAULT_MAX_BODY,
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     **options: Any,
 ) -> NativeServer:
     """Listen on ``host:port`` and serve ``realtime``'s channels at ``path`` (None: any path).
@@ -475,6 +501,21 @@ async def serve_native(
     buffered, never streamed, and sent with ``Connection: close``). A
     request body is read whole before the app runs; one over ``max_body``
     bytes (default 1 MiB) is refused with 413.
+
+    One request per connection, nothing after it is read (a pipelined
+    request is ignored). What a client may send is bounded:
+
+    max_header_size:
+        bytes of the request line and header lines together (default
+        64 KiB); more gets 431, or 414 when the request line alone is too
+        long. A URL is at most 65535 bytes whatever this says (httptools).
+    request_timeout:
+        seconds from connecting until the whole request (head and body) has
+        arrived (default 15); then the connection is closed, with a 408 if
+        part of a request came. Streams and the fallback's answers are not
+        limited by it.
+
+    A malformed request gets 400 and a close.
 
     ``options`` are those of ``handle()`` (middleware, cors_origins,
     ping_interval, max_duration, ...), with the same protocol and refusals;
@@ -497,4 +538,6 @@ async def serve_native(
         fallback=fallback,
         backlog=backlog,
         max_body=max_body,
+        max_header_size=max_header_size,
+        request_timeout=request_timeout,
     )

@@ -1,10 +1,18 @@
 """The HTTP side of the native server: one ``asyncio.Protocol`` per connection, and what it routes to.
 
-A connection carries one HTTP/1.1 request (parsed by httptools). Its body is
-read whole, up to ``max_body`` bytes, before the request is served; a larger
-body is refused with 413 as soon as that is known (from ``Content-Length``,
-or while it arrives), and the rest of it is read and dropped, so the client
-gets the answer instead of a reset connection.
+A connection carries one HTTP/1.1 request (parsed by httptools); nothing
+after it is parsed into it (a pipelined request is dropped unread), so no
+later request can touch an earlier one. What a client may send is bounded
+(``HttpLimits``): the head's size (431, or 414 for the request line), the
+time until the whole request has arrived (408, or a silent close for a
+connection that asked nothing), the body's size (413). Every malformed
+request gets a 4xx; every answer is followed by a FIN, and whatever the
+client still sends is read and dropped for a while, so the client gets the
+answer instead of a reset connection.
+
+A body is read whole before the request is served; one too large is refused
+as soon as that is known (from ``Content-Length``, or while it arrives), and
+the rest of it is read and dropped.
 
 Then the path decides. A stream path hands the connection to its
 ``NativeEndpoint`` and it becomes a stream; any other path goes to the
@@ -18,12 +26,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, cast
 
-import httptools
+try:
+    import httptools
+except ImportError as exc:  # tests/asgi/test_without_httptools.py
+    raise ImportError(
+        "the native server (tidings.asgi.serve_native) needs httptools, which comes with the "
+        f"server extra: pip install 'tidings[server]' ({exc})"
+    ) from exc
+
+from tidings._exceptions import InvalidArgumentError
 
 from ._responses import error_response
+from ._settings import check_int, check_number
 from ._types import ASGIApp, Message, Scope
 
 if TYPE_CHECKING:
@@ -33,9 +51,28 @@ logger = logging.getLogger("tidings.asgi")
 
 PROTOCOL_KEY = "tidings.native"
 DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_MAX_HEADER_SIZE = 64 * 1024
+DEFAULT_REQUEST_TIMEOUT = 15.0
 # How long the rest of a refused request body is read and dropped, at most.
 LINGER_SECONDS = 5.0
+# httptools.parse_url keeps offsets in 16 bits.
+_MAX_PARSED_URL = 65535
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """How much of a request the native server reads, and for how long; see ``serve_native``."""
+
+    max_body: int = DEFAULT_MAX_BODY
+    max_header_size: int = DEFAULT_MAX_HEADER_SIZE
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 0:
+            raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {self.max_body!r}")
+        check_int("max_header_size", self.max_header_size)
+        check_number("request_timeout", self.request_timeout)
 
 
 def head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
@@ -50,7 +87,7 @@ def head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
 
 
 class Routes:
-    """What one native server serves: stream endpoints by exact path, the fallback app, the body limit.
+    """What one native server serves: stream endpoints by exact path, the fallback app, the limits.
 
     It also knows the connections that are not streams (yet), so a shutdown
     can let requests in progress finish before it cuts them.
@@ -62,14 +99,15 @@ class Routes:
         *,
         any_path: NativeEndpoint | None,
         fallback: ASGIApp | None,
-        max_body: int,
+        limits: HttpLimits,
     ) -> None:
         self.endpoints = dict(endpoints)
         self.any_path = any_path
         self.fallback = fallback
-        self.max_body = max_body
+        self.limits = limits
         self.tasks: set[asyncio.Task[None]] = set()
         self.pending: set[HttpProtocol] = set()
+        self.closing = False
         self._settled: asyncio.Event | None = None
 
     def endpoint_at(self, path: str) -> NativeEndpoint | None:
@@ -90,6 +128,7 @@ class Routes:
 
     async def finish(self, grace: float) -> None:
         """Close idle connections; give requests in progress ``grace`` seconds, then cut them."""
+        self.closing = True
         for protocol in list(self.pending):
             if protocol.idle:
                 protocol.transport.close()
@@ -101,23 +140,69 @@ class Routes:
             protocol.transport.abort()
 
 
+class _Refusal(Exception):
+    """Raised in a parser callback: parse no further, answer ``status`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Incoming:
+    """One request while it arrives: what the parser has handed over so far.
+
+    A connection serves one request: once it is ``complete``, the parser's
+    callbacks for whatever follows (a pipelined request, garbage) find it so
+    and drop what they are given. Keep-alive would start a new ``Incoming``
+    there instead.
+    """
+
+    __slots__ = (
+        "body",
+        "body_size",
+        "complete",
+        "head_done",
+        "head_size",
+        "headers",
+        "method",
+        "path",
+        "query",
+        "refused",
+        "url",
+        "version",
+    )
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.method = "GET"
+        self.version = "1.1"
+        self.path = b"/"
+        self.query = b""
+        # Bytes received while the head was still incomplete.
+        self.head_size = 0
+        self.head_done = False
+        self.body: list[bytes] | None = None
+        self.body_size = 0
+        # Answered 413: the rest of the body is read and dropped.
+        self.refused = False
+        self.complete = False
+
+
 class HttpProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: one request, then a stream, or a whole response and close."""
 
     __slots__ = (
-        "_began",
         "_body",
-        "_body_size",
         "_disconnected",
         "_head_only",
-        "_headers",
-        "_linger",
+        "_lingering",
         "_parser",
-        "_refused",
         "_reply",
+        "_request",
         "_response",
-        "_started",
-        "_url",
+        "_timer",
         "closed",
         "routes",
         "stream",
@@ -130,24 +215,21 @@ class HttpProtocol(asyncio.Protocol):
         self.stream: NativeConnection | None = None
         self.closed = False
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        # Allocated when needed: a stream keeps this object for its whole life.
-        self._body: list[bytes] | None = None
-        self._body_size = 0
-        self._began = False
-        self._started = False
-        self._refused = False
-        self._linger: asyncio.TimerHandle | None = None
+        # None once the request is served or refused: a stream keeps this object for its whole life.
+        self._request: Incoming | None = Incoming()
+        # The request's deadline; after a 413, how long the rest of its body is drained.
+        self._timer: asyncio.TimerHandle | None = None
+        self._body = b""
         self._disconnected: asyncio.Future[None] | None = None
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._reply: list[bytes] | None = None
         self._head_only = False
+        self._lingering = False
 
     @property
     def idle(self) -> bool:
-        """Nothing of a request received yet: closing loses nothing."""
-        return not self._began
+        """Closing loses nothing: nothing of a request received yet, or its answer is out."""
+        return self._lingering or (self._request is not None and self._request.head_size == 0)
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -155,26 +237,44 @@ class HttpProtocol(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         self.routes.pending.add(self)
+        timeout = self.routes.limits.request_timeout
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._timed_out)
 
     def data_received(self, data: bytes) -> None:
-        if self._started or self._parser is None:
-            return  # one request per connection; a stream reads nothing more
+        request, parser = self._request, self._parser
+        if request is None or request.complete or parser is None:
+            return  # one request per connection: nothing after it is read
+        if not request.head_done:
+            request.head_size += len(data)
+        refusal: _Refusal | None = None
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            refusal = exc.__context__ if isinstance(exc.__context__, _Refusal) else None
+            if refusal is None:
+                logger.error("tidings.asgi: reading a request failed", exc_info=exc.__context__)
+                refusal = _Refusal(500, "internal server error")
         except httptools.HttpParserUpgrade:
-            self._refuse(400, "protocol upgrades are not served here")
+            refusal = _Refusal(400, "protocol upgrades are not served here")
         except httptools.HttpParserError as exc:
-            if self._refused:
-                self.transport.close()  # the answer is out; what follows is not worth reading
-            else:
-                self._refuse(400, f"malformed HTTP request: {exc}")
+            refusal = _Refusal(400, f"malformed HTTP request: {exc}")
+        if request.complete:
+            # Whatever followed it in ``data`` (and any error in that) is not this request's.
+            self._begin(request)
+        elif request.refused:
+            if refusal is not None:
+                self._close()  # the 413 is out; what follows is not worth reading
+        elif refusal is not None:
+            self._refuse(refusal.status, refusal.message)
+        elif not request.head_done and request.head_size > self.routes.limits.max_header_size:
+            refusal = self._head_too_large(request)
+            self._refuse(refusal.status, refusal.message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._parser = None
-        if self._linger is not None:
-            self._linger.cancel()
-            self._linger = None
+        self._request = None
+        self._cancel_timer()
         if self.stream is not None:
             self.stream.lost()
             self.stream = None
@@ -190,75 +290,103 @@ class HttpProtocol(asyncio.Protocol):
         if self.stream is not None:
             self.stream.resume()
 
-    # -- httptools callbacks ---------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        self._began = True
+    # -- httptools callbacks: each ignores what comes after the request ----------------
 
     def on_url(self, url: bytes) -> None:
-        self._url += url
+        request = self._request
+        if request is not None and not request.complete:
+            request.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        request = self._request
+        if request is not None and not request.complete:
+            request.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        limit = self.routes.max_body
-        declared = _header(self._headers, b"content-length")
+        request, parser = self._request, self._parser
+        if request is None or request.complete or parser is None:
+            return
+        request.head_done = True
+        method = parser.get_method()
+        # The head as sent: request line, header lines, the blank line.
+        size = len(method) + len(request.url) + 12 + sum(len(n) + len(v) + 4 for n, v in request.headers) + 2
+        if size > self.routes.limits.max_header_size:
+            raise self._head_too_large(request)
+        if parser.should_upgrade():
+            raise _Refusal(400, "protocol upgrades are not served here")
+        try:
+            url = httptools.parse_url(request.url)
+        except httptools.HttpParserInvalidURLError:
+            if len(request.url) > _MAX_PARSED_URL:
+                raise _Refusal(
+                    414, f"the URL is {len(request.url)} bytes; this server reads at most {_MAX_PARSED_URL}"
+                ) from None
+            raise _Refusal(400, f"malformed HTTP request: invalid URL {request.url[:80]!r}") from None
+        request.method = method.decode("ascii")
+        request.version = parser.get_http_version()
+        request.path, request.query, request.url = url.path, url.query or b"", b""
+        limit = self.routes.limits.max_body
+        declared = _header(request.headers, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            self._refuse_body(f"request body is {int(declared)} bytes; the limit is {limit}")
-        elif (_header(self._headers, b"expect") or b"").lower() == b"100-continue":
+            self._refuse_body(request, f"request body is {int(declared)} bytes; the limit is {limit}")
+        elif (_header(request.headers, b"expect") or b"").lower() == b"100-continue":
             # curl waits a second for this before it sends a body over 1 KiB.
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        if self._refused:
+        request = self._request
+        if request is None or request.complete or request.refused:
             return
-        self._body_size += len(body)
-        if self._body_size > self.routes.max_body:
-            self._refuse_body(f"request body is over the limit of {self.routes.max_body} bytes")
+        request.body_size += len(body)
+        limit = self.routes.limits.max_body
+        if request.body_size > limit:
+            self._refuse_body(request, f"request body is over the limit of {limit} bytes")
             return
-        if self._body is None:
-            self._body = []
-        self._body.append(body)
+        if request.body is None:
+            request.body = []
+        request.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self._refused:
-            self.transport.close()  # answered already, and the whole body was read
-            return
-        self._started = True
-        task = asyncio.get_running_loop().create_task(self._serve())
-        self.routes.tasks.add(task)
-        task.add_done_callback(self.routes.tasks.discard)
+        request = self._request
+        if request is not None:
+            request.complete = True  # served (or closed) once feed_data returns
 
     # -- the request -----------------------------------------------------------------
 
-    async def _serve(self) -> None:
-        parser = self._parser
-        if parser is None:
-            return  # the client left already, or the request was refused
+    def _begin(self, request: Incoming) -> None:
+        self._parser = None  # nothing more is parsed
+        if request.refused:
+            self._close()  # answered already, and the whole body was read
+            return
+        self._cancel_timer()
+        task = asyncio.get_running_loop().create_task(self._serve(request))
+        self.routes.tasks.add(task)
+        task.add_done_callback(self.routes.tasks.discard)
+
+    async def _serve(self, request: Incoming) -> None:
+        if self.closed:
+            return  # the client left already
         # A stream keeps none of its request: only the scope (gone once admitted) holds it.
-        self._parser = None
-        url = httptools.parse_url(self._url)
-        self._url = b""
-        headers, self._headers = self._headers, []
-        path = url.path.decode("latin-1")
+        self._request = None
+        self._body = b"".join(request.body) if request.body else b""
+        path = request.path.decode("latin-1")
         peer = self.transport.get_extra_info("peername")
-        method = parser.get_method().decode("ascii")
-        self._head_only = method == "HEAD"
+        self._head_only = request.method == "HEAD"
         scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
-            "http_version": parser.get_http_version(),
-            "method": method,
+            "http_version": request.version,
+            "method": request.method,
             "scheme": "http",
             "path": path,
-            "raw_path": url.path,
+            "raw_path": request.path,
             "root_path": "",
-            "query_string": url.query or b"",
-            "headers": headers,
+            "query_string": request.query,
+            "headers": request.headers,
             "client": tuple(peer[:2]) if peer else None,
             PROTOCOL_KEY: self,
         }
+        del request
         app: ASGIApp | None = self.routes.endpoint_at(path)
         if app is None:
             app = self.routes.fallback
@@ -273,17 +401,17 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.stream is not None:
             self.routes.settled(self)
-        elif not self.closed:
-            # The app answered nothing (or only part): do not leave the client hanging.
-            self.transport.close()
+        else:
+            # Answered (then closing already), or the app answered nothing or only part:
+            # do not leave the client hanging.
+            self._close()
 
     async def _receive(self) -> Message:
         if self._disconnected is None:
             self._disconnected = asyncio.get_running_loop().create_future()
             if self.closed:
                 self._disconnected.set_result(None)
-            body = b"".join(self._body) if self._body else b""
-            self._body = None
+            body, self._body = self._body, b""
             return {"type": "http.request", "body": body, "more_body": False}
         await self._disconnected
         return {"type": "http.disconnect"}
@@ -316,27 +444,74 @@ class HttpProtocol(asyncio.Protocol):
         self._write(head(status, headers) + body)
         self._close()
 
+    # -- refusals and limits ---------------------------------------------------------
+
+    def _head_too_large(self, request: Incoming) -> _Refusal:
+        limit = self.routes.limits.max_header_size
+        if len(request.url) + 16 > limit:
+            return _Refusal(
+                414, f"the URL (request line) is over the limit of {limit} bytes (max_header_size)"
+            )
+        return _Refusal(431, f"the request head is over the limit of {limit} bytes (max_header_size)")
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        request = self._request
+        if request is None or request.complete:
+            return
+        if request.head_size == 0:
+            self._close()  # it asked nothing: there is nothing to answer
+        else:
+            timeout = self.routes.limits.request_timeout
+            self._refuse(408, f"the request did not arrive within {timeout:g} s (request_timeout)")
+
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` at once and close: nothing more of this connection is read."""
-        self._started = True
+        self._cancel_timer()
         self._parser = None
+        self._request = None
         self._write(_error(status, message))
         self._close()
 
-    def _refuse_body(self, message: str) -> None:
+    def _refuse_body(self, request: Incoming, message: str) -> None:
         """Answer 413, then read and drop the rest of the body (bounded in time) before closing."""
-        self._refused = True
-        self._body = None
+        request.refused = True
+        request.body = None
         self._write(_error(413, message))
-        self._linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._close)
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _write(self, data: bytes) -> None:
         if not self.closed and not self.transport.is_closing():
             self.transport.write(data)
 
     def _close(self) -> None:
-        if not self.closed:
-            self.transport.close()
+        """Close once the answer is out, without losing it to what the client still sends.
+
+        Closing a socket with unread input makes the kernel send a reset,
+        which can destroy the answer before the client reads it (a refused
+        request still arriving, a pipelined one). So the answer goes out with
+        a FIN, what comes after is read and dropped (``_request`` is None),
+        and the socket closes when the client closes its side, or after
+        ``LINGER_SECONDS``, or at once when the server shuts down.
+        """
+        transport = self.transport
+        if self.closed or self._lingering or transport.is_closing():
+            return  # closed, or closing: the linger timer ends it
+        if self.routes.closing or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        self._request = None
+        self._parser = None
+        transport.write_eof()
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
 
 def _error(status: int, message: str) -> bytes:

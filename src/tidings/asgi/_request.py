@@ -124,13 +124,18 @@ def read_channels(
     return channels
 
 
-def read_positions(request: Request, channels: tuple[str, ...]) -> dict[str, IdKey | None]:
-    """Where each channel resumes: after an id, or ``None`` for "now" (replay nothing)."""
+def read_positions(
+    request: Request, channels: tuple[str, ...], max_channels: int | None = None
+) -> dict[str, IdKey | None]:
+    """Where each channel resumes: after an id, or ``None`` for "now" (replay nothing).
+
+    A ``Last-Event-ID`` longer than a cursor of ``max_channels`` channels can be is refused.
+    """
     positions: dict[str, IdKey | None] = {}
     for channel in channels:
         value = request.query_params.get(f"last_ack_{channel}")
         positions[channel] = None if value is None else parse_last_ack(channel, value)
     last_event_id = request.headers.get("last-event-id", "").strip()
     if last_event_id:
-        positions.update(decode_cursor(last_event_id, channels))
+        positions.update(decode_cursor(last_event_id, channels, max_channels=max_channels))
     return positions

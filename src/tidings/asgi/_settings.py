@@ -21,19 +21,19 @@ class StreamSettings:
 
     def __post_init__(self) -> None:
         # The @upstash/realtime client reconnects after 75 s of silence.
-        _check_number("ping_interval", self.ping_interval, upper=60.0)
+        check_number("ping_interval", self.ping_interval, upper=60.0)
         if self.max_duration is not None:
-            _check_number("max_duration", self.max_duration)
-        _check_int("max_channels", self.max_channels)
-        _check_int("max_replay", self.max_replay)
+            check_number("max_duration", self.max_duration)
+        check_int("max_channels", self.max_channels)
+        check_int("max_replay", self.max_replay)
         if self.max_connections is not None:
-            _check_int("max_connections", self.max_connections)
+            check_int("max_connections", self.max_connections)
         if self.retry_ms is not None:
-            _check_int("retry_ms", self.retry_ms)
-        _check_number("shutdown_timeout", self.shutdown_timeout)
+            check_int("retry_ms", self.retry_ms)
+        check_number("shutdown_timeout", self.shutdown_timeout)
 
 
-def _check_number(name: str, value: object, *, upper: float | None = None) -> None:
+def check_number(name: str, value: object, *, upper: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise InvalidArgumentError(name, f"must be a positive number of seconds, got {value!r}")
     if upper is not None and value > upper:
@@ -44,6 +44,6 @@ def _check_number(name: str, value: object, *, upper: float | None = None) -> No
         )
 
 
-def _check_int(name: str, value: object) -> None:
+def check_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(name, f"must be a positive int, got {value!r}")
