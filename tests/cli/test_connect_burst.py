@@ -67,7 +67,9 @@ async def test_every_stream_of_a_connect_burst_gets_connected(redis_url: str, fl
             result = json.loads(out.decode().strip().splitlines()[-1])
             # The server still answers ordinary requests afterwards.
             probe = await asyncio.create_subprocess_exec(
-                NODE, "-e", f"fetch('{server.base}/api/realtime/history?channel={channel}').then(r => "
+                NODE,
+                "-e",
+                f"fetch('{server.base}/api/realtime/history?channel={channel}').then(r => "
                 "console.log(r.status))",
                 stdout=asyncio.subprocess.PIPE,
             )

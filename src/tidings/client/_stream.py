@@ -35,8 +35,9 @@ from ._sse import ServerEvent, SSEParser
 
 logger = logging.getLogger("tidings.client")
 
-_ID_RE = re.compile(r"\A\d{1,20}-\d{1,20}\Z")
-_MS_RE = re.compile(r"\A\d{1,20}\Z")
+# [0-9], not \d: \d also takes other scripts' digits, which the server refuses.
+_ID_RE = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")
+_MS_RE = re.compile(r"\A[0-9]{1,20}\Z")
 
 ErrorHandler = Callable[[RemoteError], Awaitable[Any] | Any]
 Position = str | int

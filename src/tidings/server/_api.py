@@ -19,6 +19,7 @@ by the schema or the limits: nothing was stored), 503 (backend failure).
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 MIN_TOKEN_LENGTH = 16
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
@@ -89,8 +91,9 @@ class JsonApi:
         for name in ("limit", "start", "end"):
             value = request.param(name)
             if value is not None:
-                if not value.lstrip("-").isdigit():
-                    raise HttpError(400, f"{name}: must be an integer, got {value!r}")
+                # ASCII only: int() also reads other scripts' digits ("١٢٣" is 123).
+                if _INTEGER.fullmatch(value) is None:
+                    raise HttpError(400, f"{name}: must be an integer in ASCII digits, got {value[:40]!r}")
                 options[name] = int(value)
         after = request.param("after")
         if after is not None:
