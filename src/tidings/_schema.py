@@ -21,6 +21,7 @@ from ._exceptions import (
     SchemaError,
     UnknownEventError,
 )
+from ._json import dumps_open, dumps_typed, exact_json
 
 MAX_DEPTH = 32
 
@@ -31,6 +32,8 @@ class EventType:
 
     name: str
     adapter: TypeAdapter[Any]
+    exact_json: bool
+    """JSON mode keeps its floats as they are (see ``_json.exact_json``)."""
 
 
 class Schema:
@@ -89,15 +92,19 @@ class Schema:
         """Validate ``data`` for ``event`` and return its JSON encoding."""
         declared = self.event_type(event)
         if declared is None:
-            return _dumps_any(event, data)
+            return dumps_open(event, data)
         try:
             value = declared.adapter.validate_python(data)
         except ValidationError as exc:
             raise InvalidDataError(event, _plain_errors(exc)) from None
         try:
-            return declared.adapter.dump_json(value)
+            # JSON mode, then orjson: pydantic would write NaN as null and
+            # integers of any size; orjson refuses big ones, and dumps_typed
+            # refuses everything else a reader could not read back.
+            jsonable = declared.adapter.dump_python(value, mode="json")
         except (ValueError, TypeError) as exc:
             raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
+        return dumps_typed(event, declared.adapter, value, jsonable, exact=declared.exact_json)
 
     def decode(self, channel: str, event_id: str, event: str, payload: bytes) -> Any:
         """Parse stored JSON back into the event's declared type."""
@@ -132,7 +139,8 @@ def _collect(spec: Mapping[Any, Any], path: tuple[str, ...], out: dict[str, Even
                 raise SchemaError(where, "empty namespace: declare at least one event in it")
             _collect(leaf, (*path, key), out)
             continue
-        out[where] = EventType(where, _adapter(where, leaf))
+        adapter = _adapter(where, leaf)
+        out[where] = EventType(where, adapter, exact_json(adapter.core_schema))
 
 
 def _adapter(where: str, leaf: Any) -> TypeAdapter[Any]:
@@ -143,13 +151,6 @@ def _adapter(where: str, leaf: Any) -> TypeAdapter[Any]:
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SchemaError(where, f"{leaf!r} is not a type pydantic can validate ({first_line})") from None
-
-
-def _dumps_any(event: str, data: Any) -> bytes:
-    try:
-        return orjson.dumps(data)
-    except TypeError as exc:
-        raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
 
 
 def _plain_errors(exc: ValidationError) -> list[dict[str, Any]]:
