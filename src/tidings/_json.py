@@ -64,27 +64,31 @@ def dumps_open(event: str, data: Any) -> bytes:
         payload = orjson.dumps(data)
     except TypeError as exc:
         raise _refusal(event, data, OPEN_MAX_DEPTH, True, f"not JSON-serialisable: {exc}") from None
-    if b"null" in payload and _maybe_not_finite(data):
+    if payload.find(b"null") >= 0 and _maybe_not_finite(data):
         # NaN and Infinity are written as null. A real None or a "null" in a
         # string lands here too; the walk then finds nothing.
         _refuse_if_found(event, data, OPEN_MAX_DEPTH, True)
     return payload
 
 
-def dumps_typed(event: str, adapter: TypeAdapter[Any], value: Any, jsonable: Any, *, exact: bool) -> bytes:
+def dumps_typed(event: str, adapter: TypeAdapter[Any], value: Any, jsonable: Any, nulls: int) -> bytes:
     """A typed event's JSON-mode dump ``jsonable`` as JSON, or ``InvalidDataError`` naming the field.
 
-    ``exact``: the event's JSON mode keeps every float as it is. Where it does
-    not (an ``Any`` somewhere, a custom serializer), pydantic turns NaN into
-    None, so a ``null`` is checked against the python-mode dump.
+    ``nulls`` (``null_check`` of the event type) says where a NaN behind a
+    ``null`` would show: nowhere, in ``jsonable``, or only in the python-mode
+    dump, because pydantic's JSON mode turns an inferred NaN into None.
     """
     try:
         payload = orjson.dumps(jsonable)
     except TypeError as exc:
         python = adapter.dump_python(value)
         raise _refusal(event, python, TYPED_MAX_DEPTH, False, f"not JSON-serialisable: {exc}") from None
-    if (b"null" in payload and (not exact or _maybe_not_finite(jsonable))) or _REPLACEMENT in payload:
+    if (nulls and payload.find(b"null") >= 0 and (nulls == IN_PYTHON or _maybe_not_finite(jsonable))) or (
+        not payload.isascii() and payload.find(_REPLACEMENT) >= 0
+    ):
         # NaN and Infinity show as null; a key with a lone surrogate as U+FFFD.
+        # (``find``, not ``in``: bytes.__contains__ first tries the needle as
+        # an int and pays for the TypeError, doubling its cost.)
         _refuse_if_found(event, adapter.dump_python(value), TYPED_MAX_DEPTH, False)
     if len(payload) > 2 * TYPED_MAX_DEPTH and payload.count(b"[") + payload.count(b"{") > TYPED_MAX_DEPTH:
         # Only now can it nest too deep; ask the parser that reads typed events.
@@ -208,10 +212,18 @@ def _short_int(value: int) -> str:
     return text if len(text) <= 30 else f"an integer of {len(text.lstrip('-'))} digits"
 
 
-# Core-schema node types whose JSON-mode dump keeps floats as they are; see
-# ``exact_json``. Anything else (``any``, plain or wrap functions, ...)
-# serialises by inference, which turns NaN into None.
-_EXACT_NODES = frozenset(
+# How ``dumps_typed`` looks for NaN and Infinity behind a ``null`` in the payload.
+NO_FLOATS = 0
+"""The event type holds no float: nothing to look for."""
+IN_JSONABLE = 1
+"""Its JSON-mode dump keeps every float as it is: look there."""
+IN_PYTHON = 2
+"""Something dumps by inference (``Any``, a custom serializer), turning NaN
+into None: look in the python-mode dump."""
+
+# Core-schema node types that dump in JSON mode as declared (anything else --
+# ``any``, plain or wrap functions... -- dumps by inference).
+_DECLARED_NODES = frozenset(
     {
         "none", "bool", "int", "float", "decimal", "str", "bytes", "date", "time", "datetime",
         "timedelta", "literal", "enum", "uuid", "url", "multi-host-url", "complex",
@@ -226,19 +238,26 @@ _EXACT_NODES = frozenset(
 _NOT_SCHEMA = frozenset({"metadata", "config", "default", "expected", "cls", "ref", "schema_ref"})
 
 
-def exact_json(core_schema: Any) -> bool:
-    """True if every node of ``core_schema`` is known to dump floats in JSON mode unchanged.
-
-    Computed once per event type; False only makes emits that hold a ``null``
-    check a little more (a python-mode dump).
-    """
+def null_check(core_schema: Any) -> int:
+    """``NO_FLOATS``, ``IN_JSONABLE`` or ``IN_PYTHON`` for an event type; computed once per type."""
     if isinstance(core_schema, list):
-        return all(exact_json(item) for item in core_schema)
+        return max((null_check(item) for item in core_schema), default=NO_FLOATS)
     if not isinstance(core_schema, dict):
-        return True
-    if "serialization" in core_schema:
-        return False
+        return NO_FLOATS
+    if "serialization" in core_schema or _allows_extra(core_schema):
+        # A custom serializer, or extra fields (``extra="allow"``): dumped by inference.
+        return IN_PYTHON
     kind = core_schema.get("type")
-    if isinstance(kind, str) and kind not in _EXACT_NODES:
-        return False
-    return all(exact_json(item) for key, item in core_schema.items() if key not in _NOT_SCHEMA)
+    if isinstance(kind, str):
+        if kind not in _DECLARED_NODES:
+            return IN_PYTHON
+        if kind == "float" or (kind == "enum" and core_schema.get("sub_type") == "float"):
+            return IN_JSONABLE
+    found = (null_check(item) for key, item in core_schema.items() if key not in _NOT_SCHEMA)
+    return max(found, default=NO_FLOATS)
+
+
+def _allows_extra(node: dict[str, Any]) -> bool:
+    config = node.get("config")
+    from_config = isinstance(config, dict) and config.get("extra_fields_behavior") == "allow"
+    return from_config or node.get("extra_behavior") == "allow"

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 import pytest
-from pydantic import BaseModel, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, TypeAdapter
 
-from tidings import InvalidDataError, Realtime
+from tidings import InvalidDataError, Message, Realtime
+from tidings._json import IN_JSONABLE, IN_PYTHON, NO_FLOATS, null_check
 from tidings._schema import Schema
 
 INT_MIN = -(2**63)
@@ -30,6 +32,16 @@ class Sensor(BaseModel):
     spare: float | None = None
 
 
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class Chat(BaseModel):
+    text: str
+    reply_to: int | None = None
+
+
 SCHEMA: dict[str, Any] = {
     "f": float,
     "i": int,
@@ -41,6 +53,8 @@ SCHEMA: dict[str, Any] = {
     "any": dict[str, Any],
     # A custom serializer: its output is dumped by inference (NaN -> None).
     "rounded": Annotated[float, PlainSerializer(lambda value: round(value, 2))],
+    "loose": Loose,
+    "chat": Chat,
 }
 
 
@@ -62,6 +76,7 @@ REFUSED: list[tuple[str, Any, tuple[Any, ...], str]] = [
     ("sensor", {"name": "t", "readings": [], "spare": math.inf}, ("spare",), "Infinity"),
     ("any", {"deep": {"list": [1, {"x": math.nan}]}}, ("deep", "list", 1, "x"), "NaN"),
     ("rounded", math.inf, (), "Infinity"),
+    ("loose", {"name": "n", "extra": [math.nan]}, ("extra", 0), "NaN"),
     ("i", 10**400, (), "-9223372036854775808 .. 18446744073709551615"),
     ("i", INT_MAX + 1, (), "-9223372036854775808 .. 18446744073709551615"),
     ("i", INT_MIN - 1, (), "-9223372036854775808 .. 18446744073709551615"),
@@ -152,6 +167,8 @@ ACCEPTED: list[tuple[str, Any, Any]] = [
     ("any", {"deep": nested(198)}, {"deep": nested(198)}),
     ("any", {"k\ufffd": None, "v": ["\ufffd", "null"]}, {"k\ufffd": None, "v": ["\ufffd", "null"]}),
     ("rounded", 1.256, 1.26),
+    ("loose", {"name": "n", "extra": None}, {"name": "n", "extra": None}),
+    ("chat", {"text": "null"}, {"text": "null", "reply_to": None}),
     (
         "sensor",
         {"name": "null", "readings": [1e16], "spare": None},
@@ -200,3 +217,33 @@ def test_schema_encode_and_decode_agree_at_the_limits() -> None:
         assert schema.decode("c", "1-0", "i", schema.encode("i", value)) == value
     with pytest.raises(InvalidDataError):
         schema.encode("i", INT_MAX + 1)
+
+
+async def test_to_dict_gives_the_stored_json_of_a_custom_serializer() -> None:
+    # Message.to_dict (the JSON API's /history, `tidings history`) must give
+    # what the SSE frames carry, not the parsed value re-dumped by inference.
+    stamp = Annotated[datetime, PlainSerializer(lambda moment: int(moment.timestamp()), return_type=int)]
+    realtime = Realtime({"stamp": stamp})
+    await realtime.emit("stamp", datetime(2000, 1, 1, tzinfo=UTC))
+    [message] = await realtime.history()
+    assert message.data == datetime(2000, 1, 1, tzinfo=UTC)
+    assert message.to_dict()["data"] == 946684800
+    assert message == Message(message.id, "stamp", "default", datetime(2000, 1, 1, tzinfo=UTC))
+    await realtime.aclose()
+
+
+@pytest.mark.parametrize(
+    ("leaf", "where"),
+    [
+        (Chat, NO_FLOATS),
+        (list[int], NO_FLOATS),
+        (float, IN_JSONABLE),
+        (Sensor, IN_JSONABLE),
+        (dict[str, Any], IN_PYTHON),
+        (Loose, IN_PYTHON),
+        (Annotated[float, PlainSerializer(lambda value: value)], IN_PYTHON),
+    ],
+)
+def test_where_a_nan_behind_null_would_show(leaf: Any, where: int) -> None:
+    # A wrong NO_FLOATS or IN_JSONABLE would let a NaN through as null.
+    assert null_check(TypeAdapter(leaf).core_schema) == where
