@@ -28,6 +28,10 @@ class Limits:
         and is resynced from history (default 10 000).
     max_batch:
         most events one ``emit_many`` call may append (default 1000).
+
+    What data JSON can carry (no NaN, integers within -2**63 .. 2**64-1, ...)
+    is not a limit to tune but a rule of every reader; see ``tidings._json``
+    and the README's "Data rules".
     """
 
     max_payload_bytes: int = 1 * MIB

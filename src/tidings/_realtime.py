@@ -20,7 +20,7 @@ from ._exceptions import (
 )
 from ._limits import Limits
 from ._memory import MemoryBackend
-from ._message import Message, build_message
+from ._message import Message
 from ._options import check_cursor, subscribe_history
 from ._schema import Schema
 from ._subscription import Feed
@@ -221,8 +221,7 @@ class Realtime:
         return feed
 
     def _decode(self, entry: Entry) -> Message:
-        data = self._schema.decode(entry.channel, entry.id, entry.event, entry.payload)
-        return build_message(entry.id, entry.event, entry.channel, data)
+        return self._schema.message(entry)
 
 
 def _positive_or_none(name: str, value: object) -> int | None:

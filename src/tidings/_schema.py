@@ -7,9 +7,10 @@ validates data before it is stored and parses it back when it is delivered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -21,6 +22,11 @@ from ._exceptions import (
     SchemaError,
     UnknownEventError,
 )
+from ._json import dumps_open, dumps_typed, null_check
+from ._message import Message, build_message
+
+if TYPE_CHECKING:
+    from ._backend import Entry
 
 MAX_DEPTH = 32
 
@@ -31,6 +37,10 @@ class EventType:
 
     name: str
     adapter: TypeAdapter[Any]
+    nulls: int
+    """Where NaN behind a stored ``null`` would show (``_json.null_check``)."""
+    to_json: Callable[[Any], Any]
+    """A parsed value's JSON form, as stored (``Message.to_dict`` uses it)."""
 
 
 class Schema:
@@ -89,29 +99,44 @@ class Schema:
         """Validate ``data`` for ``event`` and return its JSON encoding."""
         declared = self.event_type(event)
         if declared is None:
-            return _dumps_any(event, data)
+            return dumps_open(event, data)
         try:
             value = declared.adapter.validate_python(data)
         except ValidationError as exc:
             raise InvalidDataError(event, _plain_errors(exc)) from None
         try:
-            return declared.adapter.dump_json(value)
+            # JSON mode, then orjson: pydantic would write NaN as null and
+            # integers of any size; orjson refuses big ones, and dumps_typed
+            # refuses everything else a reader could not read back.
+            jsonable = declared.adapter.dump_python(value, mode="json")
         except (ValueError, TypeError) as exc:
             raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
+        return dumps_typed(event, declared.adapter, value, jsonable, declared.nulls)
+
+    def message(self, entry: Entry) -> Message:
+        """The ``Message`` of a stored event, its data parsed into the declared type."""
+        event = entry.event
+        declared = None if self._events is None else self._events.get(event)
+        data = _parse(declared, entry.channel, entry.id, event, entry.payload)
+        return build_message(
+            entry.id, event, entry.channel, data, None if declared is None else declared.to_json
+        )
 
     def decode(self, channel: str, event_id: str, event: str, payload: bytes) -> Any:
         """Parse stored JSON back into the event's declared type."""
-        declared = None
-        if self._events is not None:
-            declared = self._events.get(event)
-        try:
-            if declared is None:
-                # Events outside the schema (written by another app sharing the
-                # backend) are delivered as plain JSON rather than dropped.
-                return orjson.loads(payload)
-            return declared.adapter.validate_json(payload)
-        except (ValidationError, orjson.JSONDecodeError) as exc:
-            raise InvalidStoredDataError(channel, event_id, event, str(exc)) from None
+        declared = None if self._events is None else self._events.get(event)
+        return _parse(declared, channel, event_id, event, payload)
+
+
+def _parse(declared: EventType | None, channel: str, event_id: str, event: str, payload: bytes) -> Any:
+    try:
+        if declared is None:
+            # Events outside the schema (written by another app sharing the
+            # backend) are delivered as plain JSON rather than dropped.
+            return orjson.loads(payload)
+        return declared.adapter.validate_json(payload)
+    except (ValidationError, orjson.JSONDecodeError) as exc:
+        raise InvalidStoredDataError(channel, event_id, event, str(exc)) from None
 
 
 def _collect(spec: Mapping[Any, Any], path: tuple[str, ...], out: dict[str, EventType]) -> None:
@@ -132,7 +157,9 @@ def _collect(spec: Mapping[Any, Any], path: tuple[str, ...], out: dict[str, Even
                 raise SchemaError(where, "empty namespace: declare at least one event in it")
             _collect(leaf, (*path, key), out)
             continue
-        out[where] = EventType(where, _adapter(where, leaf))
+        adapter = _adapter(where, leaf)
+        to_json = partial(adapter.dump_python, mode="json")
+        out[where] = EventType(where, adapter, null_check(adapter.core_schema), to_json)
 
 
 def _adapter(where: str, leaf: Any) -> TypeAdapter[Any]:
@@ -143,13 +170,6 @@ def _adapter(where: str, leaf: Any) -> TypeAdapter[Any]:
     except (PydanticSchemaGenerationError, PydanticUserError, TypeError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SchemaError(where, f"{leaf!r} is not a type pydantic can validate ({first_line})") from None
-
-
-def _dumps_any(event: str, data: Any) -> bytes:
-    try:
-        return orjson.dumps(data)
-    except TypeError as exc:
-        raise InvalidDataError(event, [{"loc": (), "msg": f"not JSON-serialisable: {exc}"}]) from None
 
 
 def _plain_errors(exc: ValidationError) -> list[dict[str, Any]]:
