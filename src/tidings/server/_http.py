@@ -6,6 +6,8 @@ alone, so their few routes do not pull in a web framework.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -109,9 +111,31 @@ class HttpRequest:
     async def json(self, limit: int) -> Any:
         raw = await self.body(limit)
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise HttpError(400, f"request body is not valid JSON: {exc}") from None
+        if _LONG_DIGITS.search(raw) is not None:
+            # orjson reads an integer beyond 64 bits as a float, silently; only
+            # bodies with such a run of digits (maybe inside a string) pay for
+            # the exact reading.
+            _check_integers(raw)
+        return value
+
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # every integer outside the 64-bit range has 19+ digits
+_MIN_INT, _MAX_INT = -(2**63), 2**64 - 1
+
+
+def _check_integers(raw: bytes) -> None:
+    def checked(text: str) -> int:
+        number = int(text)
+        if not _MIN_INT <= number <= _MAX_INT:
+            raise HttpError(
+                400, f"integer {text[:30]}... is out of range: JSON numbers must be within -2**63 .. 2**64-1"
+            )
+        return number
+
+    json.loads(raw, parse_int=checked)
 
 
 class Router:
