@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tidings._exceptions import InvalidArgumentError, UsageError
@@ -21,7 +22,7 @@ CLUSTER_SCHEMES = {
     "valkeys+cluster": "rediss",
 }
 # Query parameters that are ours, not redis-py's connection options.
-_OUR_PARAMS = ("prefix", "layout")
+_OUR_PARAMS = ("prefix", "layout", "command_timeout")
 _DEFAULT_PORT = 6379
 
 
@@ -30,6 +31,7 @@ class Target:
     url: str
     prefix: str | None
     layout: str | None
+    command_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class ClusterTarget:
     node_url: str
     prefix: str | None
     layout: str | None
+    command_timeout: float | None = None
 
     def url_of(self, host: str, port: int) -> str:
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -84,7 +87,7 @@ def parse_url(url: str) -> Target:
         )
     ours, theirs = _split_query(parts.query)
     cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
-    return Target(cleaned, ours.get("prefix"), ours.get("layout"))
+    return Target(cleaned, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
 
 
 def parse_cluster_url(url: str) -> ClusterTarget:
@@ -113,7 +116,30 @@ def parse_cluster_url(url: str) -> ClusterTarget:
     ours, theirs = _split_query(parts.query)
     userinfo = credentials + "@" if credentials else ""
     node_url = urlunsplit((base, userinfo + "{hostport}", "/0", theirs, ""))
-    return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"))
+    return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
+
+
+def with_url_options(options: dict[str, Any], target: Target | ClusterTarget) -> dict[str, Any]:
+    """A backend's keyword options, completed by its URL's ``?command_timeout=`` (a keyword wins)."""
+    if target.command_timeout is not None:
+        options.setdefault("command_timeout", target.command_timeout)
+    return options
+
+
+def _url_timeout(ours: dict[str, str]) -> float | None:
+    """``?command_timeout=SECONDS`` of a URL, checked like the keyword option."""
+    text = ours.get("command_timeout")
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise InvalidArgumentError(
+            "url", f"?command_timeout= must be a positive number of seconds, got {text!r}"
+        )
+    return value
 
 
 def _host_port(item: str, url: str) -> tuple[str, int]:
