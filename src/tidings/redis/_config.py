@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -87,7 +88,49 @@ def parse_url(url: str) -> Target:
         )
     ours, theirs = _split_query(parts.query)
     cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
+    _check_connection_options(cleaned)
     return Target(cleaned, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
+
+
+def _check_connection_options(url: str) -> None:
+    """Refuse now what redis-py would only refuse at the first connection, untyped.
+
+    A port out of range, a path that is no database number (redis-py would
+    silently use database 0), an unknown query option (a ``TypeError`` then)
+    or an option value it cannot parse.
+    """
+    from redis.asyncio.connection import Connection
+    from redis.asyncio.connection import parse_url as redis_parse_url
+
+    try:
+        options = dict(redis_parse_url(url))
+    except ValueError as exc:  # a bad port, or a value redis-py cannot parse
+        problem = str(exc).rstrip(".")
+        where = "" if "URL" in problem else " in the Redis URL"
+        raise InvalidArgumentError("url", f"{problem}{where}") from None
+    parts = urlsplit(url)
+    if parts.scheme != "unix" and parts.path not in ("", "/") and not _is_database(parts.path):
+        raise InvalidArgumentError(
+            "url", f"the path of a Redis URL is a database number such as /0, got {parts.path!r}"
+        )
+    connection_class: type = options.pop("connection_class", Connection)  # type: ignore[assignment]
+    known = {"max_connections", "timeout"}  # the pool's own
+    for klass in connection_class.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None:
+            known.update(inspect.signature(init).parameters)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            "url",
+            f"unknown option(s) {', '.join(unknown)} in the Redis URL; it takes tidings' prefix, layout "
+            "and command_timeout, and redis-py's connection options (socket_timeout, client_name...)",
+        )
+
+
+def _is_database(path: str) -> bool:
+    number = path[1:]
+    return number.isascii() and number.isdigit()
 
 
 def parse_cluster_url(url: str) -> ClusterTarget:
@@ -116,6 +159,7 @@ def parse_cluster_url(url: str) -> ClusterTarget:
     ours, theirs = _split_query(parts.query)
     userinfo = credentials + "@" if credentials else ""
     node_url = urlunsplit((base, userinfo + "{hostport}", "/0", theirs, ""))
+    _check_connection_options(node_url.replace("{hostport}", "localhost", 1))
     return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
 
 
