@@ -9,6 +9,7 @@ from ._backend import Backend, BackendStatus, Entry, LiveListener, LiveSubscript
 from ._channel import Channel, StreamContext
 from ._delivery import Stream, Subscription
 from ._exceptions import (
+    BackendConfigurationError,
     BackendError,
     BackendUnavailableError,
     ClosedError,
@@ -37,6 +38,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_CHANNEL",
     "Backend",
+    "BackendConfigurationError",
     "BackendError",
     "BackendStatus",
     "BackendUnavailableError",

@@ -28,8 +28,9 @@ def backend_from_url(url: str) -> Backend:
         try:
             from .redis import RedisBackend, RedisClusterBackend
         except ImportError as exc:
+            missing = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
             raise UsageError(
-                f"the Redis backend needs the redis extra: pip install 'tidings[redis]' ({exc})"
+                f"the Redis backend needs the redis extra: pip install 'tidings[redis]' ({missing})"
             ) from None
         if scheme in CLUSTER_SCHEMES:
             return RedisClusterBackend.from_url(url)

@@ -75,7 +75,7 @@ class Channel:
         query = history_query(
             limit=limit, start=start, end=end, after=after, cap=realtime.limits.history_limit
         )
-        backend = realtime._use_backend()
+        backend = await realtime._use_backend()
         if query.after is not None:
             entries = await backend.after(self._name, query.after, limit=query.limit, end=query.end)
         else:

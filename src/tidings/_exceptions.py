@@ -15,7 +15,8 @@
     ├── EventsLostError             a subscriber could not be resynced: events were lost
     ├── InvalidStoredDataError      a stored event no longer matches the schema
     └── BackendError                the storage backend failed
-        └── BackendUnavailableError the backend cannot be reached (within the timeout)
+        ├── BackendUnavailableError the backend cannot be reached (within the timeout)
+        └── BackendConfigurationError  the backend refused: wrong database, credentials, ACL, key type
 
 Catch ``TidingsError`` for everything; ``InvalidInputError`` is also a
 ``ValueError`` so code written against plain Python conventions keeps working.
@@ -175,3 +176,13 @@ class BackendError(TidingsError):
 
 class BackendUnavailableError(BackendError):
     """The backend could not be reached within the configured timeout."""
+
+
+class BackendConfigurationError(BackendError):
+    """The backend refused for a reason retrying cannot fix: its configuration or its data.
+
+    A wrong database number, a missing or wrong password, an ACL that denies a
+    command tidings needs, a key of another type where a channel's history
+    belongs. Raised at once, not after ``command_timeout``; the message names
+    the likely cause and ``__cause__`` is the backend's own error.
+    """

@@ -46,8 +46,11 @@ class Realtime:
     long after its last emit. ``limits`` bounds payload size, name lengths,
     history reads and subscriber queues (see ``Limits``).
 
-    A ``Realtime`` belongs to the event loop that first uses it. Code without
-    an event loop (Flask, Django views, Celery tasks) uses ``realtime.sync``.
+    A ``Realtime`` belongs to the event loop that first uses it with
+    ``await``. Code without an event loop (Flask, Django views, Celery tasks)
+    uses ``realtime.sync``, in any order with async code: sync calls made
+    before any async use borrow a private loop, which hands the ``Realtime``
+    over to the first loop that awaits it.
     """
 
     def __init__(
@@ -80,6 +83,8 @@ class Realtime:
         self._backend: Backend = backend
         self._consumers: set[_Consumer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Set while the sync facade's private loop hands this Realtime over (see _sync).
+        self._handover: asyncio.Future[None] | None = None
         self._closed = False
         self._sync: SyncRealtime | None = None
 
@@ -138,7 +143,7 @@ class Realtime:
             await self._backend.aclose()
 
     async def __aenter__(self) -> Realtime:
-        self._use_backend()
+        await self._use_backend()
         return self
 
     async def __aexit__(
@@ -156,24 +161,44 @@ class Realtime:
 
     # -- for Channel --------------------------------------------------------------
 
-    def _use_backend(self) -> Backend:
+    async def _use_backend(self) -> Backend:
         """The backend, after checking this Realtime is open and on its own loop."""
+        if not self._closed and (self._loop is not asyncio.get_running_loop() or self._handover is not None):
+            await self._bind()
         if self._closed:
             raise ClosedError("this Realtime was closed; create a new one")
-        loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            if self._loop.is_closed():
-                # The loop that first used us is gone (a finished asyncio.run):
-                # nothing can still depend on it, so move to the new one.
-                self._loop = loop
-            else:
-                raise WrongEventLoopError(
-                    "this Realtime is bound to another event loop; create one Realtime "
-                    "per event loop, or use realtime.sync from threads without a loop"
-                )
         return self._backend
+
+    async def _bind(self) -> None:
+        """Bind to the running loop, or wait until this Realtime has moved to it."""
+        loop = asyncio.get_running_loop()
+        handover = self._handover
+        if self._loop is loop and handover is not None:
+            # Shielded: one caller giving up must not cancel the move for the others.
+            await asyncio.shield(handover)
+            self._handover = None
+            return
+        previous = self._loop
+        if previous is None or previous.is_closed():
+            # First use, or the loop that first used us is gone (a finished
+            # asyncio.run): nothing can still depend on it, so move to this one.
+            self._loop = loop
+            return
+        if self._sync is not None:
+            # Only the sync facade's private loop held us: take over from it.
+            def move() -> None:
+                self._loop = loop
+
+            stopped = self._sync.hand_over(previous, move)
+            if stopped is not None:
+                handover = self._handover = asyncio.wrap_future(stopped)
+                await asyncio.shield(handover)
+                self._handover = None
+                return
+        raise WrongEventLoopError(
+            "this Realtime is bound to another event loop; create one Realtime "
+            "per event loop, or use realtime.sync from threads without a loop"
+        )
 
     def _encode(self, event: str, data: Any) -> bytes:
         if self._schema.is_open:
@@ -195,7 +220,7 @@ class Realtime:
         # Everything is validated before the backend sees anything: a bad item
         # means nothing of the batch is stored.
         records = [(event, self._encode(event, data)) for event, data in items]
-        backend = self._use_backend()
+        backend = await self._use_backend()
         return await backend.append(channel, records, self._retention)
 
     async def _open_feed(
@@ -211,7 +236,7 @@ class Realtime:
         if replay is not None and cursor is not None:
             raise UsageError("give either history= or after=, not both")
         feed = Feed(
-            self._use_backend(),
+            await self._use_backend(),
             channel,
             events=wanted,
             capacity=self._limits.subscriber_queue,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 URL_RE = re.compile(r"(http://127\.0\.0\.1:\d+)")
+# Nothing listens on port 1; a short command_timeout so the wait for it is short too.
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0?command_timeout=0.3"
 
 
 def cli_env(**extra: str) -> dict[str, str]:
@@ -68,6 +70,7 @@ class TidingsProcess:
             text=True,
             cwd=REPO,
             env=self.env,
+            preexec_fn=_as_in_a_terminal,
         )
         for stream, sink in ((self.process.stdout, self.stdout), (self.process.stderr, self.stderr)):
             reader = threading.Thread(target=_collect, args=(stream, sink), daemon=True)
@@ -141,6 +144,17 @@ class TidingsProcess:
     @property
     def errors(self) -> str:
         return "".join(self.stderr)
+
+
+def _as_in_a_terminal() -> None:
+    """Let SIGINT act as Ctrl-C in the command, as it does for a command started in a terminal.
+
+    A test run started in the background (``scripts/test &``, nohup, a CI
+    runner without job control) ignores SIGINT, and a child inherits that:
+    Python then installs no KeyboardInterrupt handler, so a test's SIGINT
+    would be ignored and the command would only end when the test gives up.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _collect(stream: object, sink: list[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 from tidings.cli import main
 
 from .conftest import TOKEN
-from .processes import TidingsProcess, assert_one_line_error, run_cli
+from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, run_cli
 
 
 async def test_cli_emits_into_the_demo_room_through_its_json_api(flags: tuple[str, ...]) -> None:
@@ -33,8 +33,8 @@ async def test_cli_emits_into_the_demo_room_through_its_json_api(flags: tuple[st
 
 
 def test_demo_with_unreachable_redis_is_one_line_exit_1(flags: tuple[str, ...]) -> None:
-    result = run_cli("demo", "--port", "0", "--redis", "redis://127.0.0.1:1/0", *flags)
-    assert_one_line_error(result, 1, "cannot reach the event backend")
+    result = run_cli("demo", "--port", "0", "--redis", UNREACHABLE_REDIS, *flags)
+    assert_one_line_error(result, 1, "cannot reach the event backend", "within 0.3 s")
 
 
 def test_demo_with_a_bad_redis_url_is_exit_2() -> None:

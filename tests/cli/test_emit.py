@@ -7,7 +7,7 @@ import re
 import orjson
 import pytest
 
-from .processes import assert_one_line_error, cli_env, run_cli
+from .processes import UNREACHABLE_REDIS, assert_one_line_error, cli_env, run_cli
 from .stored import stored
 
 ID_RE = re.compile(r"^\d+-\d+$")
@@ -86,12 +86,12 @@ async def test_bad_channel_name(redis_url: str) -> None:
 
 
 def test_unreachable_redis_is_exit_1() -> None:
-    result = run_cli("emit", "--redis", "redis://127.0.0.1:1/0", "room-1", "x", "1")
-    assert_one_line_error(result, 1, "cannot reach Redis at redis://127.0.0.1:1/0")
+    result = run_cli("emit", "--redis", UNREACHABLE_REDIS, "room-1", "x", "1")
+    assert_one_line_error(result, 1, f"cannot reach Redis at {UNREACHABLE_REDIS}", "within 0.3 s")
 
 
 def test_password_is_not_shown_in_errors() -> None:
-    result = run_cli("emit", "--redis", "redis://:s3cret@127.0.0.1:1/0", "room-1", "x", "1")
+    result = run_cli("emit", "--redis", UNREACHABLE_REDIS.replace("//", "//:s3cret@"), "room-1", "x", "1")
     assert_one_line_error(result, 1, "redis://:***@127.0.0.1:1/0")
     assert "s3cret" not in result.stderr
 

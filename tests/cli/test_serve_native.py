@@ -21,7 +21,7 @@ import pytest
 from tests.support.chromium import CHROMIUM
 
 from .conftest import TOKEN
-from .processes import TidingsProcess, assert_one_line_error, cli_env, run_cli
+from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
 from .stored import emit
 
 APP = "tests.cli.sample_app:realtime"
@@ -138,8 +138,8 @@ async def test_a_worker_that_dies_is_replaced(native_workers: TidingsProcess, re
 
 def test_workers_that_cannot_start_say_so_in_one_line() -> None:
     result = run_cli("serve", APP, "--port", "0", "--native", "--workers", "2",
-                     env=cli_env(SAMPLE_REDIS_URL="redis://127.0.0.1:1/0"))  # fmt: skip
-    assert_one_line_error(result, 1, "cannot reach the event backend")
+                     env=cli_env(SAMPLE_REDIS_URL=UNREACHABLE_REDIS))  # fmt: skip
+    assert_one_line_error(result, 1, "cannot reach the event backend", "within 0.3 s")
     assert result.stdout == ""
 
 

@@ -12,7 +12,7 @@ import signal
 
 import orjson
 
-from .processes import TidingsProcess, assert_one_line_error, run_cli
+from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, run_cli
 from .stored import emit
 
 
@@ -86,5 +86,5 @@ def test_tail_with_an_unknown_event_of_the_app_schema(redis_url: str) -> None:
 
 
 def test_tail_of_unreachable_redis_is_exit_1() -> None:
-    result = run_cli("tail", "--redis", "redis://127.0.0.1:1/0", "feed")
-    assert_one_line_error(result, 1, "cannot reach Redis")
+    result = run_cli("tail", "--redis", UNREACHABLE_REDIS, "feed")
+    assert_one_line_error(result, 1, "cannot reach Redis", "within 0.3 s")

@@ -11,7 +11,14 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer, free_port
-from tidings import BackendError, BackendUnavailableError, ClosedError, Realtime, Retention
+from tidings import (
+    BackendError,
+    BackendUnavailableError,
+    ClosedError,
+    InvalidArgumentError,
+    Realtime,
+    Retention,
+)
 from tidings.redis import RedisBackend
 from tidings.redis._writer import _Append, _merge
 
@@ -150,3 +157,21 @@ def test_the_blocking_facade_works_over_redis(redis_server: RedisServer, prefix:
     assert [(m.id, m.data) for m in realtime.sync.channel("sync").history()] == [(new_id, {"n": 1})]
     realtime.close()
     gc.collect()
+
+
+def test_the_url_may_set_the_command_timeout(redis_server: RedisServer) -> None:
+    assert RedisBackend(f"{redis_server.url}?command_timeout=0.25")._timeout == 0.25
+    # A keyword option wins over the URL.
+    assert RedisBackend(f"{redis_server.url}?command_timeout=0.25", command_timeout=2)._timeout == 2
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        with pytest.raises(InvalidArgumentError, match="command_timeout"):
+            RedisBackend(f"{redis_server.url}?command_timeout={bad}")
+
+
+async def test_an_unreachable_redis_is_reported_within_the_url_timeout() -> None:
+    realtime = Realtime(redis=f"redis://127.0.0.1:{free_port()}/0?command_timeout=0.3")
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match=r"within 0\.3 s"):
+        await realtime.emit("e", 1)
+    assert time.monotonic() - started < 2
+    await realtime.aclose()

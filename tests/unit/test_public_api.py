@@ -76,3 +76,8 @@ def test_backend_and_redis_are_exclusive() -> None:
 def test_unknown_url_scheme_is_named() -> None:
     with pytest.raises(InvalidArgumentError, match="'http'"):
         Realtime(redis="http://localhost")
+
+
+def test_a_backend_refusal_is_a_backend_error() -> None:
+    assert issubclass(tidings.BackendConfigurationError, tidings.BackendError)
+    assert "BackendConfigurationError" in tidings.__all__

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -34,6 +34,27 @@ class LogLevel(enum.StrEnum):
     debug = "debug"
 
 
+MAX_MS = 2**64 - 1  # event ids are <ms>-<seq>, both unsigned 64-bit
+
+
+def in_range(low: int, high: int | None = None) -> Callable[[int | None], int | None]:
+    """An option callback refusing values outside ``low..high``: one line naming the option and range."""
+
+    def check(value: int | None) -> int | None:
+        if value is not None and not (low <= value and (high is None or value <= high)):
+            allowed = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise typer.BadParameter(f"must be {allowed}, got {value}")
+        return value
+
+    return check
+
+
+PortOption = Annotated[
+    int,
+    typer.Option(
+        "--port", "-p", callback=in_range(0, 65535), help="Port to listen on (0-65535; 0: any free port)."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")]
 HostOption = Annotated[str, typer.Option("--host", help="Interface to listen on.")]
 LogLevelOption = Annotated[
@@ -112,7 +133,11 @@ def tail(
     history: Annotated[
         int | None,
         typer.Option(
-            "--history", "-n", metavar="N", help="First replay the newest N stored events of each channel."
+            "--history",
+            "-n",
+            metavar="N",
+            callback=in_range(1),
+            help="First replay the newest N stored events of each channel.",
         ),
     ] = None,
     after: Annotated[
@@ -120,7 +145,10 @@ def tail(
         typer.Option("--after", metavar="ID", help="First replay every event stored after this id."),
     ] = None,
     count: Annotated[
-        int | None, typer.Option("--count", "-c", metavar="N", help="Exit after printing N events.")
+        int | None,
+        typer.Option(
+            "--count", "-c", metavar="N", callback=in_range(1), help="Exit after printing N events."
+        ),
     ] = None,
     as_json: JsonOption = False,
     redis: RedisOption = None,
@@ -146,13 +174,31 @@ def history(
     channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="Channel to read.", show_default=False)],
     limit: Annotated[
         int | None,
-        typer.Option("--limit", "-n", metavar="N", help="At most N events (default and maximum: 1000)."),
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            callback=in_range(1),
+            help="At most N events (default and maximum: 1000).",
+        ),
     ] = None,
     start: Annotated[
-        int | None, typer.Option("--start", metavar="MS", help="Only events stored at or after this Unix ms.")
+        int | None,
+        typer.Option(
+            "--start",
+            metavar="MS",
+            callback=in_range(0, MAX_MS),
+            help="Only events stored at or after this Unix ms.",
+        ),
     ] = None,
     end: Annotated[
-        int | None, typer.Option("--end", metavar="MS", help="Only events stored at or before this Unix ms.")
+        int | None,
+        typer.Option(
+            "--end",
+            metavar="MS",
+            callback=in_range(0, MAX_MS),
+            help="Only events stored at or before this Unix ms.",
+        ),
     ] = None,
     after: Annotated[
         str | None,
@@ -187,9 +233,15 @@ def serve(
         ),
     ],
     host: HostOption = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8000,
+    port: PortOption = 8000,
     workers: Annotated[
-        int, typer.Option("--workers", "-w", help="Worker processes (more than 1 needs a Redis backend).")
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            callback=in_range(1),
+            help="Worker processes (more than 1 needs a Redis backend).",
+        ),
     ] = 1,
     path: Annotated[str, typer.Option("--path", help="Path of the SSE endpoint.")] = "/api/realtime",
     api_token: ApiTokenOption = None,
@@ -241,7 +293,7 @@ def serve(
 @cli.command()
 def demo(
     host: HostOption = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on (0: any free port).")] = 8765,
+    port: PortOption = 8765,
     redis: RedisOption = None,
     api_token: ApiTokenOption = None,
     native: NativeOption = False,

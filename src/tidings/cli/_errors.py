@@ -1,7 +1,8 @@
 """How the CLI fails: one line on stderr and an exit status that says whose fault it was.
 
 * 2 -- the input was wrong (bad JSON, unknown event, schema violation, bad
-  APP path, bad option): fix the command;
+  APP path, bad option, a Redis URL naming a missing database or a wrong
+  password): fix the command;
 * 1 -- the world was wrong (Redis or the server unreachable, port taken,
   the server failed): the same command may work later.
 """
@@ -35,9 +36,11 @@ def require(module: str, extra: str, what: str) -> None:
 
 def from_tidings(exc: BaseException, *, backend: str) -> CliError:
     """Map a tidings error to a ``CliError``; ``backend`` names what was being talked to."""
-    from tidings import BackendError, CursorExpiredError, InvalidInputError
+    from tidings import BackendConfigurationError, BackendError, CursorExpiredError, InvalidInputError
 
     if isinstance(exc, InvalidInputError):
+        return usage(str(exc))
+    if isinstance(exc, BackendConfigurationError):  # a wrong URL or password: fix the command
         return usage(str(exc))
     if isinstance(exc, BackendError):
         return CliError(f"cannot reach {backend}: {exc}")

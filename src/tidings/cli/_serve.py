@@ -16,7 +16,7 @@ from ._errors import CliError, require, usage
 
 def check_config(config: ServeConfig, workers: int) -> None:
     """Everything that can be checked before the port is taken, as usage errors."""
-    from tidings import MemoryBackend
+    from tidings import MemoryBackend, TidingsError
     from tidings.server import AppLoadError, check_api_token, load_realtime
 
     try:
@@ -27,6 +27,13 @@ def check_config(config: ServeConfig, workers: int) -> None:
         raise usage(str(exc)) from None
     if workers < 1:
         raise usage(f"--workers must be at least 1, got {workers}")
+    if config.redis is not None:
+        from tidings._backends import backend_from_url
+
+        try:
+            backend_from_url(config.redis)  # checks the URL; connects to nothing
+        except (TidingsError, ValueError) as exc:
+            raise usage(f"--redis: {exc}") from None
     if config.app is not None:
         try:
             realtime = load_realtime(config.app, app_dir=config.app_dir)

@@ -129,10 +129,14 @@ def resolve(*, redis: str | None, app: str | None, url: str | None, token: str |
         raise usage("say where the events are: --redis URL, --app MODULE:ATTR or --url URL")
     if url:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise usage(
                 f"--url must be an http(s) URL such as http://127.0.0.1:8000/api/realtime, got {url!r}"
             )
+        try:
+            parts.port  # noqa: B018 -- parsing it is the check
+        except ValueError:
+            raise usage(f"--url: the port must be a number from 1 to 65535, got {url!r}") from None
         return Remote(url.rstrip("/"), token)
     return Direct(redis=redis or None, app=app or None)
 

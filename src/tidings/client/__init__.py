@@ -13,10 +13,14 @@ Reconnects by itself and resumes every channel with no gap and no duplicate.
 Needs ``pip install 'tidings[client]'`` (httpx).
 """
 
-from ._connect import connect
-from ._errors import ClientError, ConnectionFailedError, ConnectionRejectedError, RemoteError
-from ._sse import ServerEvent, SSEParser
-from ._stream import RemoteStream
+from tidings._extras import require_extra
+
+require_extra("httpx", "client", "tidings.client")
+
+from ._connect import connect  # noqa: E402
+from ._errors import ClientError, ConnectionFailedError, ConnectionRejectedError, RemoteError  # noqa: E402
+from ._sse import ServerEvent, SSEParser  # noqa: E402
+from ._stream import RemoteStream  # noqa: E402
 
 __all__ = [
     "ClientError",

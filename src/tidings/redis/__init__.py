@@ -8,7 +8,11 @@ or ``Realtime(backend=RedisBackend(url_or_client, prefix=..., layout=...))``,
 ``Realtime(backend=RedisClusterBackend(url, prefix=...))``.
 """
 
-from ._backend import RedisBackend, RedisStreamsBackend
-from ._cluster import RedisClusterBackend
+from tidings._extras import require_extra
+
+require_extra("redis.asyncio", "redis", "tidings.redis")
+
+from ._backend import RedisBackend, RedisStreamsBackend  # noqa: E402
+from ._cluster import RedisClusterBackend  # noqa: E402
 
 __all__ = ["RedisBackend", "RedisClusterBackend", "RedisStreamsBackend"]

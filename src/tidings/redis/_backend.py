@@ -29,8 +29,9 @@ from ._config import (
     check_prefix,
     check_seconds,
     parse_url,
+    with_url_options,
 )
-from ._connections import Command, Connections
+from ._connections import Command, Connections, server_name
 from ._errors import wrap
 from ._layout import LAYOUTS, Layout, parse_raw_id
 from ._listener import PubSubHub
@@ -325,6 +326,7 @@ class RedisBackend(RedisStreamsBackend):
             self._url = target.url
             prefix = target.prefix if prefix is None else prefix
             chosen = target.layout if layout is None else layout
+            options = with_url_options(options, target)
         else:
             raise InvalidArgumentError(
                 "url_or_client",
@@ -335,7 +337,7 @@ class RedisBackend(RedisStreamsBackend):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisBackend:
-        """A backend for ``url``; ``?prefix=`` and ``?layout=`` in it set those options.
+        """A backend for ``url``; ``?prefix=``, ``?layout=``, ``?command_timeout=`` in it set those options.
 
         ``redis+cluster://`` URLs are for ``RedisClusterBackend.from_url``
         (``Realtime(redis=...)`` picks the right one).
@@ -348,16 +350,8 @@ class RedisBackend(RedisStreamsBackend):
         else:
             assert self._url is not None
             pool = self._pool(self._url)
-        node = self._node(_server_name(pool), pool, owns_pool=self._client is None)
+        node = self._node(server_name(pool), pool, owns_pool=self._client is None)
         return SingleRouter(node, timeout=self._timeout, stats=self._stats)
-
-
-def _server_name(pool: ConnectionPool) -> str:
-    """``host:port`` (or the socket path) of the server a pool connects to, for messages."""
-    kwargs = pool.connection_kwargs
-    if kwargs.get("path"):
-        return str(kwargs["path"])
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
 async def _run_script(

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from tidings._exceptions import InvalidArgumentError
 
 from ._backend import RedisStreamsBackend
-from ._config import ClusterTarget, check_cluster_prefix, parse_cluster_url
+from ._config import ClusterTarget, check_cluster_prefix, parse_cluster_url, with_url_options
 from ._layout import ShardedLayout
 from ._routing import Node, Router
 from ._topology import Address, ClusterRouter, format_address
@@ -83,7 +83,7 @@ class RedisClusterBackend(RedisStreamsBackend):
             )
         self._target: ClusterTarget = target
         prefix = target.prefix if prefix is None else prefix
-        super().__init__(ShardedLayout(check_cluster_prefix(prefix)), **options)
+        super().__init__(ShardedLayout(check_cluster_prefix(prefix)), **with_url_options(options, target))
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisClusterBackend:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tidings._exceptions import InvalidArgumentError, UsageError
@@ -21,7 +23,7 @@ CLUSTER_SCHEMES = {
     "valkeys+cluster": "rediss",
 }
 # Query parameters that are ours, not redis-py's connection options.
-_OUR_PARAMS = ("prefix", "layout")
+_OUR_PARAMS = ("prefix", "layout", "command_timeout")
 _DEFAULT_PORT = 6379
 
 
@@ -30,6 +32,7 @@ class Target:
     url: str
     prefix: str | None
     layout: str | None
+    command_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class ClusterTarget:
     node_url: str
     prefix: str | None
     layout: str | None
+    command_timeout: float | None = None
 
     def url_of(self, host: str, port: int) -> str:
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -84,7 +88,49 @@ def parse_url(url: str) -> Target:
         )
     ours, theirs = _split_query(parts.query)
     cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
-    return Target(cleaned, ours.get("prefix"), ours.get("layout"))
+    _check_connection_options(cleaned)
+    return Target(cleaned, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
+
+
+def _check_connection_options(url: str) -> None:
+    """Refuse now what redis-py would only refuse at the first connection, untyped.
+
+    A port out of range, a path that is no database number (redis-py would
+    silently use database 0), an unknown query option (a ``TypeError`` then)
+    or an option value it cannot parse.
+    """
+    from redis.asyncio.connection import Connection
+    from redis.asyncio.connection import parse_url as redis_parse_url
+
+    try:
+        options = dict(redis_parse_url(url))
+    except ValueError as exc:  # a bad port, or a value redis-py cannot parse
+        problem = str(exc).rstrip(".")
+        where = "" if "URL" in problem else " in the Redis URL"
+        raise InvalidArgumentError("url", f"{problem}{where}") from None
+    parts = urlsplit(url)
+    if parts.scheme != "unix" and parts.path not in ("", "/") and not _is_database(parts.path):
+        raise InvalidArgumentError(
+            "url", f"the path of a Redis URL is a database number such as /0, got {parts.path!r}"
+        )
+    connection_class: type = options.pop("connection_class", Connection)  # type: ignore[assignment]
+    known = {"max_connections", "timeout"}  # the pool's own
+    for klass in connection_class.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None:
+            known.update(inspect.signature(init).parameters)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            "url",
+            f"unknown option(s) {', '.join(unknown)} in the Redis URL; it takes tidings' prefix, layout "
+            "and command_timeout, and redis-py's connection options (socket_timeout, client_name...)",
+        )
+
+
+def _is_database(path: str) -> bool:
+    number = path[1:]
+    return number.isascii() and number.isdigit()
 
 
 def parse_cluster_url(url: str) -> ClusterTarget:
@@ -113,7 +159,31 @@ def parse_cluster_url(url: str) -> ClusterTarget:
     ours, theirs = _split_query(parts.query)
     userinfo = credentials + "@" if credentials else ""
     node_url = urlunsplit((base, userinfo + "{hostport}", "/0", theirs, ""))
-    return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"))
+    _check_connection_options(node_url.replace("{hostport}", "localhost", 1))
+    return ClusterTarget(nodes, node_url, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
+
+
+def with_url_options(options: dict[str, Any], target: Target | ClusterTarget) -> dict[str, Any]:
+    """A backend's keyword options, completed by its URL's ``?command_timeout=`` (a keyword wins)."""
+    if target.command_timeout is not None:
+        options.setdefault("command_timeout", target.command_timeout)
+    return options
+
+
+def _url_timeout(ours: dict[str, str]) -> float | None:
+    """``?command_timeout=SECONDS`` of a URL, checked like the keyword option."""
+    text = ours.get("command_timeout")
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise InvalidArgumentError(
+            "url", f"?command_timeout= must be a positive number of seconds, got {text!r}"
+        )
+    return value
 
 
 def _host_port(item: str, url: str) -> tuple[str, int]:

@@ -15,8 +15,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError, RedisError, ResponseError
 from redis.typing import EncodableT
+
+from tidings._exceptions import BackendConfigurationError
+
+from ._errors import refusal
 
 Command = tuple[EncodableT, ...]
 ASKING: Command = ("ASKING",)
@@ -44,6 +48,13 @@ class Connections:
         self.pool = pool
         self._owns_pool = owns_pool
         self._timeout = timeout
+        # For messages: which server, and which database (a wrong one is a common mistake).
+        self.server = f"{server_name(pool)}/{pool.connection_kwargs.get('db', 0)}"
+
+    def refusal(self, cause: BaseException) -> BackendConfigurationError | None:
+        """The error to raise at once if ``cause`` is this server refusing a connection for good
+        (credentials, database number, ACL); None for anything else."""
+        return refusal(f"a connection to {self.server}", cause)
 
     def dedicated(self) -> AbstractConnection:
         """A new unconnected connection outside the pool, with our own timeouts."""
@@ -83,7 +94,13 @@ class Connections:
         ``ResponseError`` (``MovedError``...), for the router to interpret.
         ``asking`` sends ``ASKING`` first, as a Redis Cluster ``-ASK`` requires.
         """
-        connection: AbstractConnection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            connection: AbstractConnection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
+        except RedisError as exc:  # connecting, or AUTH / SELECT on connect
+            refused = self.refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
         try:
             commands = [ASKING, command] if asking else [command]
             await connection.send_packed_command(pack(commands, connection), check_health=False)
@@ -92,12 +109,25 @@ class Connections:
             if asking:
                 await connection.read_response(disable_decoding=True, timeout=math.inf)
             return await connection.read_response(disable_decoding=True, timeout=math.inf)
+        except ConnectionError as exc:  # redis-py files NOAUTH / NOPERM replies here too
+            refused = self.refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
         finally:
             await self.pool.release(connection)
 
     async def aclose(self) -> None:
         if self._owns_pool:
             await self.pool.aclose()
+
+
+def server_name(pool: ConnectionPool) -> str:
+    """``host:port`` (or the socket path) of the server a pool connects to, for messages."""
+    kwargs = pool.connection_kwargs
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
 
 
 async def connect(connection: AbstractConnection) -> None:

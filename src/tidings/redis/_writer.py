@@ -11,7 +11,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
 
 from tidings._backend import Retention
-from tidings._exceptions import BackendError, ClosedError
+from tidings._exceptions import BackendConfigurationError, BackendError, ClosedError
 
 from ._connections import ASKING, Command, Connections, connect, pack, read_reply
 from ._errors import REDIRECTS, UNREACHABLE, unavailable, wrap
@@ -213,8 +213,10 @@ class AppendWriter:
         except Exception as exc:  # unreachable, or refused (auth...): nothing was sent
             self._last_error = exc
             await connection.disconnect(nowait=True)
+            # The router retries what is unreachable; a refusal it raises at once.
+            failure = self._connections.refusal(exc) or exc
             while self._queue:
-                _fail(self._queue.popleft(), exc)  # the router retries them
+                _fail(self._queue.popleft(), failure)
             return None
         except BaseException:  # cancelled by aclose: do not leak the socket
             await connection.disconnect(nowait=True)
@@ -348,7 +350,7 @@ def _doing(pending: _Append) -> str:
 
 
 def _refused(doing: str, error: ResponseError) -> BackendError:
-    refused = BackendError(
+    refused = BackendConfigurationError(
         f"Redis refused tidings' append script while {doing} (the Redis backend needs "
         f"Redis >= 7.0 with scripting allowed): {error}"
     )
