@@ -35,6 +35,10 @@ def locked() -> Iterator[RedisServer]:
             "noscripts", enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], channels=["*"],
             commands=["+@all", "-@scripting"],
         )  # fmt: skip
+        client.acl_setuser(
+            "nochannels", enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"], reset_channels=True,
+            commands=["+@all"],
+        )  # fmt: skip
         client.config_set("requirepass", PASSWORD)
         client.close()
         yield server
@@ -78,6 +82,12 @@ CASES = {
     "wrong password": (":wrong@", 0, ("password",)),
     "unknown user": ("nobody:wrong@", 0, ("user name or password",)),
     "no permission for scripts": (f"noscripts:{PASSWORD}@", 0, ("permission",)),
+    "no permission for channels": (f"nochannels:{PASSWORD}@", 0, ("permission",)),
+}
+# What each user may still do: reads need no script, or no channel.
+ALLOWED = {
+    "no permission for scripts": {"history"},
+    "no permission for channels": {"history", "history_after"},
 }
 
 
@@ -94,8 +104,7 @@ async def refused(realtime: Realtime, operation: Operation) -> tuple[BackendConf
         pytest.param(case, operation, id=f"{case}-{operation.__name__}")
         for case in CASES
         for operation in OPERATIONS
-        # XREVRANGE is no script: that user may read history.
-        if not (case == "no permission for scripts" and operation is history)
+        if operation.__name__ not in ALLOWED.get(case, set())
     ],
 )
 async def test_a_refusal_fails_fast_with_its_likely_cause(

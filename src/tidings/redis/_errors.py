@@ -83,7 +83,8 @@ def _likely_cause(cause: BaseException) -> str | None:
         return "the user name or password in the URL is wrong, or that user is disabled"
     if isinstance(cause, redis_errors.ExternalAuthProviderError):
         return "the credentials provider failed to authenticate"
-    if isinstance(cause, _PERMISSION):
+    # An ACL refusing a command inside our scripts arrives as a plain error reply.
+    if isinstance(cause, _PERMISSION) or "The user executing the script can't" in text:
         return (
             "the Redis user lacks a permission tidings needs (ACL): allow it the stream, "
             "scripting and Pub/Sub commands on tidings' keys and channels"

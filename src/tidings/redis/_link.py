@@ -51,6 +51,7 @@ class Link(Generic[C]):
         "node",
         "outbox",
         "outbox_ready",
+        "refused",
         "task",
         "verbs",
     )
@@ -68,6 +69,9 @@ class Link(Generic[C]):
         # Replies we are owed, in order: (kind, channel).
         self.expected: deque[tuple[bytes, bytes]] = deque()
         self.task: asyncio.Task[None] | None = None
+        # Why Redis refused the connection for good (auth, a missing database),
+        # until a SUBSCRIBE is confirmed on it: joiners fail with it at once.
+        self.refused: BaseException | None = None
 
     def subscribe(self, name: bytes) -> None:
         self._send((self.verbs.subscribe, name), (self.verbs.subscribed, name))

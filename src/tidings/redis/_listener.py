@@ -44,10 +44,10 @@ from redis.crc import key_slot
 from redis.exceptions import MovedError, ResponseError
 
 from tidings._backend import BackendStatus, Entry, LiveListener
-from tidings._exceptions import BackendUnavailableError, ClosedError
+from tidings._exceptions import BackendError, ClosedError
 from tidings._ids import IdKey
 
-from ._errors import REDIRECTS, UNREACHABLE, unavailable
+from ._errors import REDIRECTS, UNREACHABLE, refusal, unavailable
 from ._link import PLAIN, SHARDED, Link, serve
 from ._routing import Node, Router
 from ._subscriptions import ChannelState, RedisSubscription, forget_head_task, notify
@@ -165,7 +165,11 @@ class PubSubHub:
             while True:
                 if self._closed:
                     raise ClosedError("this RedisBackend was closed")
+                if state.refused is not None:
+                    raise state.refused
                 if not state.live:
+                    if state.link is not None and state.link.refused is not None:
+                        raise state.link.refused
                     state.confirmed.clear()  # only a wake-up call: the check above decides
                     await state.confirmed.wait()
                     continue
@@ -337,13 +341,13 @@ class PubSubHub:
                 try:
                     connection = await link.node.connections.open_dedicated()
                 except Exception as exc:  # unreachable, or refused (auth, ACL...): keep trying
-                    self._lost(link, exc)
+                    self._lost(link, self._refused(link, exc) or exc)
                     await self._backoff(link, delay)
                     delay = min(delay * 2, self._max_reconnect_delay)
                     continue
                 connected_at = loop.time()
                 error = await self._serve(link, connection)
-                self._lost(link, error)
+                self._lost(link, self._refused(link, error) or error)
                 if loop.time() - connected_at < _STABLE_SECS:
                     # Dropped again right away (e.g. Redis keeps cutting us off for
                     # falling behind): back off instead of hammering it.
@@ -354,6 +358,20 @@ class PubSubHub:
         finally:
             if self._links.get(link.node) is link:
                 del self._links[link.node]
+
+    def _refused(self, link: Link[ChannelState], error: BaseException) -> BaseException | None:
+        """The typed error if Redis refused the connection for good (AUTH, a missing database).
+
+        Its joiners fail with it at once rather than at their timeout; the
+        link keeps trying (with backoff), so a fixed password or ACL is picked
+        up, and the next confirmed SUBSCRIBE clears it.
+        """
+        refused = link.node.connections.refusal(error)
+        if refused is not None:
+            link.refused = refused
+            for state in link.channels.values():
+                state.confirmed.set()
+        return refused
 
     async def _backoff(self, link: Link[ChannelState], delay: float) -> None:
         """Wait before reconnecting; on a cluster, watch the map meanwhile (a replica may take over)."""
@@ -438,6 +456,7 @@ class PubSubHub:
             return
         if state.live:
             return
+        state.refused = link.refused = None
         state.confirmed_in = link.generation
         state.confirmed.set()
         if not state.in_use:
@@ -487,15 +506,34 @@ class PubSubHub:
             self._resubscribe(state)
         elif isinstance(error, REDIRECTS):  # CLUSTERDOWN, TRYAGAIN: not now
             self._strand(state)
+        elif (refused := refusal(f"subscribing to channel {state.channel!r}", error)) is not None:
+            self._refuse(state, refused)
         elif not state.in_use:
             self._release(state)
-        # Anything else (an ACL refusing the channel...): joiners time out with an error.
+        # Anything else: joiners time out with an error.
+
+    def _refuse(self, state: ChannelState, refused: BaseException) -> None:
+        """Redis refused the SUBSCRIBE for good (no AUTH, an ACL): say so now, not at the timeout.
+
+        Joiners raise it at once. A channel nobody listens to yet is
+        forgotten, so the next subscriber tries afresh; listeners already
+        attached are told and stay, subscribed again with the next connection.
+        """
+        state.refused = refused
+        state.confirmed.set()
+        if not state.listeners:
+            self._forget(state)
+            return
+        if not state.needs_reset:
+            state.needs_reset = True
+            for subscription in list(state.listeners):
+                notify(subscription, BackendStatus.DISCONNECTED, refused)
 
     def _lost(self, link: Link[ChannelState], cause: BaseException) -> None:
         """The connection is gone (or could not be made): tell each listener once."""
         link.connected = False
         error: BaseException = cause
-        if not isinstance(cause, BackendUnavailableError):
+        if not isinstance(cause, BackendError):
             error = unavailable(f"listening on Redis Pub/Sub at {link.node.name} (reconnecting)", cause)
         if self._router.sharded:
             self._router.refresh_soon()

@@ -30,6 +30,7 @@ class ChannelState:
         "listeners",
         "name",
         "needs_reset",
+        "refused",
     )
 
     def __init__(self, name: bytes, key: str, channel: str) -> None:
@@ -49,6 +50,8 @@ class ChannelState:
         self.head_task: asyncio.Task[None] | None = None
         # Its listeners may have missed entries and await CONNECTED + reset.
         self.needs_reset = False
+        # Why Redis refused our SUBSCRIBE for good (NOAUTH, an ACL), until it confirms one.
+        self.refused: BaseException | None = None
 
     @property
     def in_use(self) -> bool:
