@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.support.redis_server import free_port
+from tests.support.redis_server import RedisServer, free_port
 
 from .conftest import TOKEN
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
@@ -382,3 +382,12 @@ def test_no_command_prints_help_and_unknown_command_is_exit_2() -> None:
     assert bare.returncode == 0
     assert "Usage: tidings" in bare.stdout
     assert_one_line_error(run_cli("frobnicate"), 2, "No such command")
+
+
+def test_a_refusing_backend_stops_startup_with_its_cause(
+    redis_server: RedisServer, flags: tuple[str, ...]
+) -> None:
+    missing_database = redis_server.url.rsplit("/", 1)[0] + "/99"
+    result = run_cli("serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=missing_database))
+    assert_one_line_error(result, 1, "the event backend refused tidings", "database")
+    assert "cannot reach" not in result.stderr

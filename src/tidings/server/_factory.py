@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from tidings._exceptions import TidingsError
+from tidings._exceptions import BackendConfigurationError, TidingsError
 from tidings.asgi import RealtimeEndpoint, handle
 from tidings.asgi._native import native_endpoint
 
@@ -62,5 +62,7 @@ async def _probe(realtime: Realtime) -> None:
     """One history read, so an unreachable backend stops startup with a clear line."""
     try:
         await realtime.channel(_PROBE_CHANNEL).history(limit=1)
+    except BackendConfigurationError as exc:  # reached, and refused: not a reachability problem
+        raise StartupError(f"the event backend refused tidings: {exc}") from None
     except TidingsError as exc:
         raise StartupError(f"cannot reach the event backend: {exc}") from None
