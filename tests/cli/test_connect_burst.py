@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.support.requirements import need_node
 from tidings import Realtime
 
 from .processes import TidingsProcess, cli_env
@@ -27,9 +27,6 @@ APP = "tests.cli.sample_app:realtime"
 BURST_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "burst.mjs"
 STREAMS = int(os.environ.get("TIDINGS_BURST_STREAMS", "1500"))
 TRIES = int(os.environ.get("TIDINGS_BURST_TRIES", "2"))
-NODE = shutil.which("node")
-
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js (scripts/bootstrap installs it)")
 
 
 async def emit_until_cancelled(realtime: Realtime, channel: str) -> int:
@@ -44,7 +41,7 @@ async def emit_until_cancelled(realtime: Realtime, channel: str) -> int:
 
 @pytest.mark.timeout(240)
 async def test_every_stream_of_a_connect_burst_gets_connected(redis_url: str, flags: tuple[str, ...]) -> None:
-    assert NODE is not None
+    node = need_node()
     for attempt in range(TRIES):
         server = TidingsProcess(
             "serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url)
@@ -54,7 +51,7 @@ async def test_every_stream_of_a_connect_burst_gets_connected(redis_url: str, fl
         emitting = asyncio.create_task(emit_until_cancelled(emitter, channel))
         try:
             burst = await asyncio.create_subprocess_exec(
-                NODE,
+                node,
                 str(BURST_SCRIPT),
                 f"{server.base}/api/realtime?channel={channel}",
                 str(STREAMS),
@@ -67,7 +64,7 @@ async def test_every_stream_of_a_connect_burst_gets_connected(redis_url: str, fl
             result = json.loads(out.decode().strip().splitlines()[-1])
             # The server still answers ordinary requests afterwards.
             probe = await asyncio.create_subprocess_exec(
-                NODE,
+                node,
                 "-e",
                 f"fetch('{server.base}/api/realtime/history?channel={channel}').then(r => "
                 "console.log(r.status))",

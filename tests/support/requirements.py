@@ -1,0 +1,45 @@
+"""What the browser tests need from the machine: skip with the reason on a developer's
+machine without it, fail in CI (``TIDINGS_REQUIRE_BROWSER=1``, set by .ci/run), where
+a skip would hide a missing install step."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support.chromium import CHROMIUM
+
+BROWSER_NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
+
+
+def _required() -> bool:
+    return os.environ.get("TIDINGS_REQUIRE_BROWSER") == "1"
+
+
+def need(present: bool, what: str) -> None:
+    """Skip (or, in CI, fail) the calling test unless ``present``; ``what`` says what is missing."""
+    if present:
+        return
+    reason = f"{what} is not installed here (scripts/bootstrap installs it as root)"
+    if _required():
+        pytest.fail(f"{reason}; TIDINGS_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
+    pytest.skip(reason)
+
+
+def need_chromium() -> None:
+    need(Path(CHROMIUM).exists(), f"Chromium ({CHROMIUM})")
+
+
+def need_node() -> str:
+    node = shutil.which("node")
+    need(node is not None, "Node.js")
+    assert node is not None
+    return node
+
+
+def need_browser_bundle() -> None:
+    need_node()
+    need((BROWSER_NODE_MODULES / ".bin" / "esbuild").exists(), "tests/browser/node_modules (npm ci)")
