@@ -15,7 +15,7 @@ from tidings import InvalidArgumentError, Limits, Realtime
 from tidings._ids import now_ms
 from tidings.asgi import Request, Response, serve_native
 from tidings.asgi._cursor import channel_tag
-from tidings.asgi._native import native_endpoint, serve_endpoints
+from tidings.native._server import native_endpoint, serve_endpoints
 
 from .conftest import Native, Open, check_shutdown, replay_while_emitting, stored_after, wait_until
 from .raw_http import RawStream

@@ -13,8 +13,8 @@ import redis
 from tidings import Channel, Limits, Realtime
 from tidings.asgi import NativeServer
 from tidings.asgi._cursor import channel_tag
-from tidings.asgi._native import NativeConnection
-from tidings.asgi._tap import ChannelTap
+from tidings.native._server import NativeConnection
+from tidings.native._tap import ChannelTap
 from tidings.redis import RedisBackend
 
 from ..support.redis_server import RedisServer

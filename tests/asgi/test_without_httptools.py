@@ -75,7 +75,7 @@ def test_the_native_server_names_the_extra_to_install() -> None:
 
 def test_the_native_server_is_there_with_httptools() -> None:
     import tidings.asgi
-    from tidings.asgi._native import NativeServer, serve_native
+    from tidings.native._server import NativeServer, serve_native
 
     assert tidings.asgi.serve_native is serve_native
     assert tidings.asgi.NativeServer is NativeServer

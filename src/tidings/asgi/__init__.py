@@ -40,7 +40,7 @@ from ._request import MultiMap, Request
 from ._responses import Response
 
 if TYPE_CHECKING:
-    from ._native import NativeServer, serve_native
+    from tidings.native import NativeServer, serve_native
 
 __all__ = [
     "EndpointStats",
@@ -65,9 +65,9 @@ _NATIVE = frozenset({"NativeServer", "serve_native"})
 
 def __getattr__(name: str) -> Any:
     if name in _NATIVE:
-        from . import _native
+        import tidings.native
 
-        value = getattr(_native, name)
+        value = getattr(tidings.native, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from tidings._exceptions import BackendConfigurationError, TidingsError
 from tidings.asgi import RealtimeEndpoint, handle
-from tidings.asgi._native import native_endpoint
+from tidings.native._server import native_endpoint
 
 from ._api import JsonApi
 from ._app import ServerApp, StartupError

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from tidings.asgi._native import NativeEndpoint, serve_endpoints
+from tidings.native._server import NativeEndpoint, serve_endpoints
 
 from ._api import DEFAULT_MAX_BODY
 from ._app import ServerApp, StartupError

@@ -34,18 +34,17 @@ try:
     import httptools
 except ImportError as exc:  # tests/asgi/test_without_httptools.py
     raise ImportError(
-        "the native server (tidings.asgi.serve_native) needs httptools, which comes with the "
+        "the native server (tidings.native.serve_native) needs httptools, which comes with the "
         f"server extra: pip install 'tidings[server]' ({exc})"
     ) from exc
 
 from tidings._exceptions import InvalidArgumentError
-
-from ._responses import error_response
-from ._settings import check_int, check_number
-from ._types import ASGIApp, Message, Scope
+from tidings.asgi._responses import error_response
+from tidings.asgi._settings import check_int, check_number
+from tidings.asgi._types import ASGIApp, Message, Scope
 
 if TYPE_CHECKING:
-    from ._native import NativeConnection, NativeEndpoint
+    from ._server import NativeConnection, NativeEndpoint
 
 logger = logging.getLogger("tidings.asgi")
 

@@ -37,11 +37,12 @@ from typing import TYPE_CHECKING, Any
 from tidings._exceptions import BackendError, ClosedError, InvalidArgumentError
 from tidings._ids import parse_id
 from tidings._subscription import Feed
+from tidings.asgi._connection import Connection, Stop, _Notice
+from tidings.asgi._endpoint import _STREAM_HEADERS, EndpointStats, RealtimeEndpoint, _adding_headers
+from tidings.asgi._handle import handle
+from tidings.asgi._types import ASGIApp, Receive, Scope, Send
 
-from ._connection import Connection, Stop, _Notice
-from ._endpoint import _STREAM_HEADERS, EndpointStats, RealtimeEndpoint, _adding_headers
-from ._handle import handle
-from ._native_http import (
+from ._http import (
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_HEADER_SIZE,
     DEFAULT_REQUEST_TIMEOUT,
@@ -52,7 +53,6 @@ from ._native_http import (
     head,
 )
 from ._tap import ChannelTap, chunk
-from ._types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime

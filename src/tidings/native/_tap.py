@@ -35,14 +35,13 @@ from typing import TYPE_CHECKING, Any
 from tidings._backend import Entry
 from tidings._exceptions import ClosedError
 from tidings._subscription import Feed
-
-from ._cursor import channel_tag
-from ._frames import FrameCache, error_frame
+from tidings.asgi._cursor import channel_tag
+from tidings.asgi._frames import FrameCache, error_frame
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
 
-    from ._native import NativeConnection
+    from ._server import NativeConnection
 
 logger = logging.getLogger("tidings.asgi")
 
