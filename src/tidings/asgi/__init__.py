@@ -20,7 +20,8 @@ Django (``asgi.py``), routing by path without any framework helper::
         else:
             await django_app(scope, receive, send)
 
-Without an ASGI server in the data path (an asyncio protocol; same protocol and options)::
+Without an ASGI server in the data path (``tidings.native``, an asyncio protocol; same
+protocol and options; re-exported here lazily)::
 
     server = await serve_native(realtime, "0.0.0.0", 8000, path="/api/realtime")
     await server.serve_forever()
