@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tidings import Channel, Realtime
-from tidings.asgi import NativeServer, serve_native
+from tidings.asgi import EndpointStats, NativeServer, RealtimeEndpoint, handle, serve_native
 
 from .live_server import LiveServer
 from .raw_http import Frame, RawStream
@@ -57,6 +58,39 @@ async def native(realtime: Realtime) -> AsyncIterator[Native]:
     yield start
     for server in servers:
         await server.shutdown(grace=2)
+
+
+@dataclass
+class Served:
+    """An endpoint served by one of the two servers: uvicorn (through ASGI ``send``) or the native one."""
+
+    kind: str
+    server: LiveServer | NativeServer
+    endpoint: RealtimeEndpoint
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def stats(self) -> EndpointStats:
+        return self.endpoint.stats()
+
+
+Start = Callable[..., Awaitable[Served]]
+
+
+@pytest.fixture(params=["uvicorn", "native"])
+def start(request: pytest.FixtureRequest, realtime: Realtime, serve: Serve, native: Native) -> Start:
+    """Serve ``handle()``'s endpoint (``realtime`` unless given, with its options) under each server."""
+
+    async def start_(on: Realtime = realtime, **options: Any) -> Served:
+        if request.param == "native":
+            server = await native(on, **options)
+            return Served("native", server, server.endpoint)
+        endpoint = handle(on, **options)
+        return Served("uvicorn", await serve(endpoint), endpoint)
+
+    return start_
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""The native asyncio server (``serve_native``): the same protocol as ``handle()`` under uvicorn."""
+"""What only the native server (``serve_native``) has: its HTTP handling, the fallback app, request
+bodies, several stream paths, a socket bound elsewhere, uvloop, and how its shutdown cuts streams.
+
+The stream itself (frames, replay, pings, max_duration, shutdown frames, backpressure, counts)
+is tested under both servers in test_stream.py and test_lifecycle.py.
+"""
 
 from __future__ import annotations
 
@@ -11,68 +16,12 @@ import httpx
 import orjson
 import pytest
 
-from tidings import InvalidArgumentError, Limits, Realtime
-from tidings._ids import now_ms
-from tidings.asgi import Request, Response, serve_native
-from tidings.asgi._cursor import channel_tag
-from tidings.asgi._native import native_endpoint, serve_endpoints
+from tidings import InvalidArgumentError, Realtime
+from tidings.asgi import Request, Response, handle, serve_native
+from tidings.native._server import serve_endpoints
 
-from .conftest import Native, Open, check_shutdown, replay_while_emitting, stored_after, wait_until
+from .conftest import Native, Open, wait_until
 from .raw_http import RawStream
-
-
-async def test_headers_connected_frames_and_live_events(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    head_b = await realtime.channel("b").emit("old", 1)
-    server = await native()
-    stream = await open_stream(server, "/?channel=a&channel=b&channel=a")
-    assert stream.status == 200
-    assert stream.headers["content-type"] == "text/event-stream"
-    assert stream.headers["cache-control"] == "no-cache"
-    assert stream.headers["transfer-encoding"] == "chunked"
-    first, second = await stream.frames(2)
-    assert first.data == {"type": "connected", "channel": "a", "cursor": "0-0"}
-    assert second.data == {"type": "connected", "channel": "b", "cursor": head_b}
-    assert first.id == second.id == f"{channel_tag('a')}0-0.{channel_tag('b')}{head_b}"
-    live = await realtime.channel("b").emit("greet", {"hello": "world"})
-    (frame,) = await stream.frames(1)
-    assert frame.data == {"id": live, "event": "greet", "channel": "b", "data": {"hello": "world"}}
-    assert frame.id == f"{channel_tag('a')}0-0.{channel_tag('b')}{live}"
-    assert server.stats().subscriptions == 2
-
-
-async def test_replay_and_concurrent_emits_have_no_gap_and_no_duplicate(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    channel = realtime.channel("busy")
-    start, frames = await replay_while_emitting(channel, await native(), open_stream)
-    assert frames[0].data["cursor"] == start
-    delivered = [f.data["id"] for f in frames[1:]]
-    assert delivered == (await stored_after(channel, start))[: len(delivered)]
-    assert [f.id for f in frames[1:]] == [channel_tag("busy") + id_ for id_ in delivered]
-
-
-async def test_last_event_id_resumes_every_channel(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    a, b = realtime.channel("a"), realtime.channel("b")
-    first = await a.emit("n", "a0")
-    server = await native()
-    target = f"/?channel=a&channel=b&last_ack_a={first}&last_ack_b=0-0"
-    stream = await open_stream(server, target)
-    await stream.frames(2)
-    await a.emit("n", "a1")
-    (seen,) = await stream.frames(1)
-    await stream.close()
-    missed_b = [await b.emit("n", "b1")]
-    missed_a = [await a.emit("n", "a2")]
-    again = await open_stream(server, target, headers={"Last-Event-ID": seen.id})
-    frames = await again.frames(4)
-    assert [f.data["type"] for f in frames[:2]] == ["connected", "connected"]
-    assert [f.data["id"] for f in frames[2:] if f.data["channel"] == "a"] == missed_a
-    assert [f.data["id"] for f in frames[2:] if f.data["channel"] == "b"] == missed_b
-    assert await again.quiet(0.1) == []
 
 
 @pytest.mark.parametrize(
@@ -142,130 +91,19 @@ async def test_middleware_refusal_carries_cors_headers(
     assert await preflight.reader.read() == b""
 
 
-async def test_one_ping_timer_pings_every_stream(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    server = await native(ping_interval=0.2)
-    streams = [await open_stream(server, f"/?channel=c{n}") for n in range(3)]
-    for stream in streams:
-        await stream.frames(1)
-    for stream in streams:
-        pings = [await stream.frame(2), await stream.frame(2)]
-        assert [p.data["type"] for p in pings] == ["ping", "ping"]
-        assert abs(pings[0].data["timestamp"] - now_ms()) < 2000
-        assert 100 <= pings[1].data["timestamp"] - pings[0].data["timestamp"] <= 1000
-    assert server.endpoint._ping_timer is not None
-    assert await realtime.channel("c0").history() == []
-
-
-async def test_reconnect_frame_then_close_at_max_duration(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    server = await native(max_duration=0.3)
-    early = await open_stream(server, "/?channel=c")
-    await asyncio.sleep(0.15)
-    late = await open_stream(server, "/?channel=c")
-    before = now_ms()
-    frames = await early.until_end()
-    assert [f.data["type"] for f in frames] == ["connected", "reconnect"]
-    assert before - 1 <= frames[1].data["timestamp"] <= now_ms()
-    assert not late.ended
-    assert [f.data["type"] for f in await late.until_end()] == ["connected", "reconnect"]
-    await wait_until(lambda: server.stats().connections == 0)
-
-
-async def test_shutdown_sends_reconnect_to_every_stream_and_refuses_new_ones(
-    realtime: Realtime, native: Native, open_stream: Open
-) -> None:
-    server = await native()
-    streams = [await open_stream(server, f"/?channel=c{n}") for n in range(3)]
-    for stream in streams:
-        await stream.frames(1)
-    await realtime.channel("c0").emit("n", 1)
-    await check_shutdown(server.endpoint.shutdown, streams, open_stream, server)
-    assert server.stats().connections == 0
-    assert realtime.backend.live_listener_count() == 0
-    await server.shutdown()
-    with pytest.raises(ConnectionRefusedError):
-        await RawStream.open(server.port, "/")
-
-
-async def test_a_slow_client_backs_up_into_history_not_memory(native: Native, open_stream: Open) -> None:
-    async with Realtime(limits=Limits(subscriber_queue=100)) as realtime:
-        server = await native(realtime)
-        stream = await open_stream(server, "/?channel=c")
-        await stream.frames(1)
-        (connection,) = server.endpoint._connections
-        payload = "x" * 8192
-        channel = realtime.channel("c")
-        for _ in range(30):
-            await channel.emit_many([("n", payload)] * 100)
-            await asyncio.sleep(0)
-        assert connection._paused  # the socket buffer filled: the writer stopped taking
-        frames = await stream.frames(3000, timeout=20)
-        assert [f.data["id"] for f in frames] == await stored_after(channel, "0-0")
-
-
 async def test_shutdown_cuts_streams_that_do_not_read(native: Native, open_stream: Open) -> None:
     async with Realtime() as realtime:
         server = await native(realtime)
         stream = await open_stream(server, "/?channel=c")
         await stream.frames(1)
         (connection,) = server.endpoint._connections
-        while not connection._paused:
+        assert connection.writer is not None
+        while connection.writer.writable:
             await realtime.channel("c").emit_many([("n", "x" * 8192)] * 100)
             await asyncio.sleep(0.01)
         await server.shutdown(grace=0.2)
         await wait_until(lambda: server.stats().connections == 0, timeout=5)
         assert realtime.backend.live_listener_count() == 0
-
-
-async def test_a_thousand_connections_use_no_task_each_and_leave_nothing_behind(
-    realtime: Realtime, native: Native
-) -> None:
-    server = await native()
-    await asyncio.sleep(0.05)
-    baseline = server.stats()
-
-    async def visit(n: int) -> RawStream:
-        stream = await RawStream.open(server.port, f"/?channel=room-{n % 10}&channel=user-{n}")
-        await stream.frames(2, timeout=30)
-        return stream
-
-    streams = await asyncio.gather(*(visit(n) for n in range(1000)))
-    await asyncio.sleep(0.05)
-    during = server.stats()
-    assert during.connections == 1000
-    assert during.subscriptions == 2000
-    assert during.backend_listeners == 2000
-    # No task per stream (uvicorn's endpoint holds two each).
-    assert during.tasks <= baseline.tasks + 5
-    room = await realtime.channel("room-3").emit("n", 1)
-    for stream in streams[3::10]:
-        (frame,) = await stream.frames(1)
-        assert frame.data["id"] == room
-    await asyncio.gather(*(stream.close() for stream in streams))
-    await wait_until(lambda: server.stats().connections == 0, timeout=20)
-    await asyncio.sleep(0.05)
-    after = server.stats()
-    assert after.served == 1000
-    assert (after.subscriptions, after.backend_listeners) == (0, 0)
-    assert after.tasks <= baseline.tasks
-    assert not server.endpoint._dirty
-
-
-async def test_events_with_line_breaks_stay_one_frame(realtime: Realtime, native: Native) -> None:
-    server = await native()
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(b"GET /?channel=c HTTP/1.1\r\nHost: x\r\n\r\n")
-    await reader.readuntil(b"\r\n\r\n")
-    await reader.readuntil(b"\n\n\r\n")  # the chunk of the connected frame
-    await realtime.channel("c").emit("n", {"text": "a\nb"})
-    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-    body = await reader.readexactly(size)
-    assert body.count(b"\n\n") == 1
-    assert orjson.loads(body.split(b"data: ", 1)[1])["data"] == {"text": "a\nb"}
-    writer.close()
 
 
 async def test_other_paths_go_to_the_fallback_app(
@@ -425,7 +263,7 @@ async def test_expect_100_continue_is_answered_before_the_body(native: Native, s
 
 async def test_several_stream_paths_each_with_its_endpoint(native: Native, realtime: Realtime) -> None:
     async with Realtime() as other:
-        endpoints = {"/a": native_endpoint(realtime), "/b": native_endpoint(other, ping_interval=0.1)}
+        endpoints = {"/a": handle(realtime), "/b": handle(other, ping_interval=0.1)}
         server = await serve_endpoints(endpoints, host="127.0.0.1", port=0)
         try:
             on_a = await RawStream.open(server.port, "/a?channel=c")

@@ -142,7 +142,7 @@ async def test_a_pipelined_request_does_not_touch_the_stream_before_it(
     (event,) = await stream.frames(1)
     assert event.data["id"] == sent and event.data["channel"] == "p"
     (connection,) = server.endpoint._connections
-    assert connection._channels == ("p",)
+    assert connection.channels == ("p",)
     assert server.stats().subscriptions == 1
 
 

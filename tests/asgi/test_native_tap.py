@@ -12,9 +12,11 @@ import redis
 
 from tidings import Channel, Limits, Realtime
 from tidings.asgi import NativeServer
+from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
-from tidings.asgi._native import NativeConnection
-from tidings.asgi._tap import ChannelTap
+from tidings.native._http import HttpProtocol
+from tidings.native._tap import ChannelTap, Taps
+from tidings.native._writer import TransportWriter
 from tidings.redis import RedisBackend
 
 from ..support.redis_server import RedisServer
@@ -22,12 +24,16 @@ from .conftest import Native, Open, emit_numbers, stored_after, wait_until
 from .raw_http import Frame, RawStream
 
 
+def taps(server: NativeServer) -> Taps:
+    return server._routes.taps[server.endpoint]
+
+
 def tap(server: NativeServer, channel: str) -> ChannelTap:
-    return server.endpoint._taps[channel]
+    return taps(server).taps[channel]
 
 
 async def all_shared(server: NativeServer, channel: str, count: int) -> None:
-    await wait_until(lambda: channel in server.endpoint._taps and len(tap(server, channel).members) == count)
+    await wait_until(lambda: channel in taps(server).taps and len(tap(server, channel).members) == count)
 
 
 def id_key(event_id: str) -> tuple[int, ...]:
@@ -60,7 +66,7 @@ async def test_streams_on_one_channel_share_one_backend_listener(
     assert stats.backend_listeners == 2
     assert stats.subscriptions == 21
     # A lone stream gets no tap at all: it would only add a second feed.
-    assert "quiet" not in server.endpoint._taps
+    assert "quiet" not in taps(server).taps
     sent = [await realtime.channel("hot").emit("n", n) for n in range(3)]
     quiet = await realtime.channel("quiet").emit("n", "q")
     for stream in streams:
@@ -75,7 +81,7 @@ async def test_streams_on_one_channel_share_one_backend_listener(
         await stream.close()
     await wait_until(lambda: server.stats().connections == 0)
     # Nothing left behind: no tap, no lone stream on record, no backend listener.
-    assert (server.endpoint._taps, server.endpoint._lone) == ({}, {})
+    assert taps(server).empty
     assert realtime.backend.live_listener_count() == 0
 
 
@@ -118,8 +124,8 @@ async def slow_member(
     writer.write(f"GET /?channel={channel.name} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     stream = RawStream(reader, writer)
     await all_shared(server, channel.name, 2)
-    slow = server_side(server, writer)
-    while not slow._paused:
+    slow, slow_writer = server_side(server, writer)
+    while slow_writer.writable:
         await channel.emit_many([("n", "x" * 8192)] * 20)
         await asyncio.sleep(0.01)
     # The next batch finds it paused: it leaves the tap instead of being written to.
@@ -131,17 +137,18 @@ async def slow_member(
     return stream
 
 
-def server_side(server: NativeServer, writer: asyncio.StreamWriter) -> NativeConnection:
-    """The server's stream for the client connection of ``writer``."""
+def server_protocol(server: NativeServer, writer: asyncio.StreamWriter) -> HttpProtocol:
+    """The server's end of the client connection of ``writer`` (a stream by now)."""
     client = writer.get_extra_info("sockname")
-    (found,) = (
-        c
-        for c in server.endpoint._connections
-        if isinstance(c, NativeConnection)
-        and c._transport is not None
-        and c._transport.get_extra_info("peername") == client
-    )
+    (found,) = (p for p in server._routes.streams if p.transport.get_extra_info("peername") == client)
     return found
+
+
+def server_side(server: NativeServer, writer: asyncio.StreamWriter) -> tuple[Connection, TransportWriter]:
+    """The server's stream, and the writer it writes to, for the client connection of ``writer``."""
+    found = server_protocol(server, writer)
+    assert found.stream is not None and found.writer is not None
+    return found.stream, found.writer
 
 
 async def test_a_member_whose_socket_fills_leaves_catches_up_from_history_and_rejoins(
@@ -210,7 +217,7 @@ async def test_shutdown_ends_every_member_with_reconnect_and_detaches_the_feed(
         frames = await stream.until_end()
         assert [f.data.get("id", f.type) for f in frames] == [sent, "reconnect"]
     assert realtime.backend.live_listener_count() == 0
-    assert server.endpoint._taps == {}
+    assert taps(server).taps == {}
 
 
 @pytest.fixture
@@ -279,10 +286,10 @@ async def small_window_stream(server: NativeServer, target: str) -> RawStream:
     writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     stream = RawStream(reader, writer)
     await stream.read_head()
-    ours = server_side(server, writer)
-    assert ours._transport is not None
     # Without this, the kernel would buffer megabytes before the server noticed anything.
-    ours._transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    server_protocol(server, writer).transport.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDBUF, 8192
+    )
     return stream
 
 
@@ -319,7 +326,7 @@ async def test_streams_stalling_at_random_get_every_event_once_in_order(native: 
         for _, seen, cursor in readers:
             assert not [f for f in seen if f.type == "error"]
             assert event_ids(seen) == await stored_after(channel, cursor)
-        taps = server.endpoint._taps
+        shared = taps(server).taps
         # The scenario did what it is for: streams shared the feed, and some had to leave it.
-        assert "storm" in taps
-        assert taps["storm"].left > 0
+        assert "storm" in shared
+        assert shared["storm"].left > 0

@@ -62,11 +62,17 @@ def test_the_native_server_names_the_extra_to_install() -> None:
                 print(type(exc).__name__, exc)
             else:
                 print("imported", name)
+        try:
+            import tidings.native
+        except ImportError as exc:
+            print(type(exc).__name__, exc)
+        else:
+            print("imported tidings.native")
         """
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     for line in lines:
         assert line.startswith("ImportError ")
         assert "pip install 'tidings[server]'" in line
@@ -75,8 +81,9 @@ def test_the_native_server_names_the_extra_to_install() -> None:
 
 def test_the_native_server_is_there_with_httptools() -> None:
     import tidings.asgi
-    from tidings.asgi._native import NativeServer, serve_native
+    import tidings.native
 
-    assert tidings.asgi.serve_native is serve_native
-    assert tidings.asgi.NativeServer is NativeServer
+    assert tidings.native.__all__ == ["NativeServer", "serve_native"]
+    assert tidings.asgi.serve_native is tidings.native.serve_native
+    assert tidings.asgi.NativeServer is tidings.native.NativeServer
     assert {"serve_native", "NativeServer"} <= set(dir(tidings.asgi))

@@ -20,7 +20,8 @@ Django (``asgi.py``), routing by path without any framework helper::
         else:
             await django_app(scope, receive, send)
 
-Without an ASGI server in the data path (an asyncio protocol; same protocol and options)::
+Without an ASGI server in the data path (``tidings.native``, an asyncio protocol; same
+protocol and options; re-exported here lazily)::
 
     server = await serve_native(realtime, "0.0.0.0", 8000, path="/api/realtime")
     await server.serve_forever()
@@ -40,7 +41,7 @@ from ._request import MultiMap, Request
 from ._responses import Response
 
 if TYPE_CHECKING:
-    from ._native import NativeServer, serve_native
+    from tidings.native import NativeServer, serve_native
 
 __all__ = [
     "EndpointStats",
@@ -65,9 +66,9 @@ _NATIVE = frozenset({"NativeServer", "serve_native"})
 
 def __getattr__(name: str) -> Any:
     if name in _NATIVE:
-        from . import _native
+        import tidings.native
 
-        value = getattr(_native, name)
+        value = getattr(tidings.native, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

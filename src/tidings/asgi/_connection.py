@@ -1,28 +1,29 @@
-"""One open SSE stream: its channel feeds, its writer, its timers.
+"""One open SSE stream: its channel feeds, its frames and cursors, its pings and its end.
 
-Two tasks per connection, whatever the number of channels: the request's own
-task writes, and one task waits for ``http.disconnect``. The channels' feeds
-wake the writer through a callback (``Feed.set_waker``) instead of each
-having a task of its own: an idle stream costs no extra task per channel, and
-a delivery costs one wake-up of the writer, not two. The writer also drives
-each feed's catch-up reads (``Feed.pull``).
+Everything the protocol says about a stream is here, once, whatever server
+carries it: the server hands ``start()`` a ``StreamWriter`` (``_writer``) and
+only moves bytes. The channels' feeds wake the stream through a callback
+(``Feed.set_waker``) instead of each having a task of its own; the stream
+then asks its endpoint's ``Pacer`` for a flush, and ONE callback per loop
+iteration flushes every stream that asked. A flush takes everything pending
+on every channel and writes it with ONE ``write``; only a history read
+(replay, catch-up) is awaited, in a short task of that stream.
 
-Each wake-up of the writer takes everything pending on every channel and
-sends it in ONE ``send``. While a send waits for a slow client, nothing is
-taken from the feeds, so the client backs up into each feed's bounded queue
-(which then resyncs from history) instead of into memory here.
+While the writer is not ``writable`` (a send in progress, a full socket),
+nothing is taken from the feeds, so the client backs up into each feed's
+bounded queue (which then resyncs from history) instead of into memory here.
 
-``_native.NativeConnection`` reuses all of this without a task: its server
-calls ``take_ready`` (or awaits ``_take`` only when a history read is due),
-``finish`` and ``opening``, and writes to the socket itself.
+A single-channel stream can also be written by a shared feed (the native
+server's channel taps): ``in_step``, ``own_feed``, ``joined``, ``left``,
+``offer`` and ``failed`` are that hand-over.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tidings._backend import Entry
@@ -40,11 +41,14 @@ from ._frames import (
     retry_frame,
     with_id,
 )
+from ._pacer import Pacer
 from ._settings import StreamSettings
-from ._types import Receive, Send
+from ._writer import StreamWriter
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
+
+logger = logging.getLogger("tidings.asgi")
 
 _MAX_REOPEN = 3
 
@@ -96,15 +100,19 @@ class Connection:
         "_ended",
         "_frames",
         "_opening_notices",
+        "_pacer",
         "_ping_due",
         "_positions",
+        "_pulling",
         "_realtime",
         "_replay_left",
+        "_scheduled",
         "_settings",
+        "_shared",
         "_slots",
         "_stop",
-        "_timers",
-        "_writer_waiting",
+        "_writer",
+        "on_caught_up",
     )
 
     def __init__(
@@ -114,30 +122,47 @@ class Connection:
         positions: dict[str, IdKey | None],
         settings: StreamSettings,
         frames: FrameCache,
+        pacer: Pacer,
     ) -> None:
         self._realtime = realtime
         self._channels = tuple(channels)
         self._positions: dict[str, IdKey | None] | None = positions
         self._settings = settings
         self._frames = frames
+        self._pacer = pacer
         self._slots: list[_Slot] = []
         self._opening_notices: list[tuple[_Slot, _Notice]] = []
+        self._writer: StreamWriter | None = None
         # A feed has something for the writer (set by the feeds' waker).
         self._dirty = False
-        # A bare future, made only while the writer waits: an idle connection
-        # should not carry Events (each holds a deque of ~760 bytes).
-        self._writer_waiting: asyncio.Future[None] | None = None
+        # Waiting in the pacer's flush: asked once until flushed.
+        self._scheduled = False
         self._ping_due = False
+        self._pulling: asyncio.Task[None] | None = None
         self._replay_left = settings.max_replay
         self._stop: Stop | None = None
         self._cursor_parts: list[str] = []
-        self._timers: list[asyncio.TimerHandle] = []
-        self._ended = False
+        self._ended = False  # the last frame is written: nothing may follow it
+        # Written by a shared feed (a channel tap) instead of its own.
+        self._shared = False
+        # Called after a write that left the stream in step with its channel (see in_step).
+        self.on_caught_up: Callable[[Connection], object] | None = None
 
     # -- life cycle ----------------------------------------------------------------
 
     @property
+    def channels(self) -> tuple[str, ...]:
+        return self._channels
+
+    @property
+    def writer(self) -> StreamWriter | None:
+        """What the stream writes to, from ``start()`` until ``close()``."""
+        return self._writer
+
+    @property
     def subscriptions(self) -> int:
+        if self._shared:
+            return 1
         return sum(1 for slot in self._slots if not slot.feed.closed)
 
     async def open(self) -> None:
@@ -182,114 +207,128 @@ class Connection:
             self._opening_notices.append((slot, notice))
         return slot
 
+    def start(self, writer: StreamWriter) -> None:
+        """Write the opening (retry, a connected frame per channel, notices), then write to ``writer``.
+
+        The response head is the server's: it has gone out, or goes out with this first write.
+        """
+        self._writer = writer
+        writer.write(self._opening())
+        self._pacer.started(self)
+        # Replayed history, and whatever arrived since open(), is waiting.
+        self._dirty = True
+        self._wake()
+
     def stop(self, reason: Stop) -> None:
-        """Ask the stream to end (the first reason given wins)."""
+        """Ask the stream to end with a ``reconnect`` frame (the first reason given wins)."""
         if self._stop is None:
             self._stop = reason
-            self._wake_writer()
+            self._wake()
 
-    def _on_feed(self) -> None:
-        # Called by a feed, synchronously, on every delivery: keep it short.
-        # Once dirty, the writer has been woken (or is running) and will look.
+    def expire(self) -> None:
+        self.stop(Stop.EXPIRED)
+
+    def ping(self) -> None:
+        """A ping frame goes out with the next write."""
+        self._ping_due = True
+        self._wake()
+
+    def resumed(self) -> None:
+        """The writer is writable again: take what piled up meanwhile."""
         if self._dirty:
-            return
-        self._dirty = True
-        waiter = self._writer_waiting
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            self._wake()
 
-    def _client_gone(self) -> bool:
-        return self._stop is Stop.DISCONNECTED
+    def lost(self) -> None:
+        """The client is gone: write nothing more (the server releases the stream)."""
+        self._stop = Stop.DISCONNECTED
 
-    def _wake_writer(self) -> None:
-        waiter = self._writer_waiting
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+    def abandon(self) -> None:
+        """The server stops carrying the stream (it gave up waiting for it): end it now with ``reconnect``.
+
+        Nothing more is taken from the feeds; the client resumes elsewhere at once.
+        """
+        if self._writer is not None and self._stop is not Stop.DISCONNECTED and not self._ended:
+            self._ended = True
+            self._writer.end(reconnect_frame(now_ms() - 1))
+
+    def abort(self) -> None:
+        """Cut the connection after a failure (no ``reconnect`` frame: the client sees a broken stream)."""
+        if self._writer is not None and not self._ended:
+            self._ended = True
+            self._writer.abort()
 
     async def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        if self._writer is not None:
+            self._writer = None
+            self._pacer.closed(self)
         for slot in self._slots:
             slot.feed.set_waker(None)
             await slot.feed.close()
 
-    # -- streaming -------------------------------------------------------------------
-
-    async def run(self, receive: Receive, send: Send) -> None:
-        """Write frames until the client leaves, ``stop()`` is called, or time is up.
-
-        The response has already started; this sends its body and ends it.
-        """
-        loop = asyncio.get_running_loop()
-        self._timers.append(loop.call_later(self._settings.ping_interval, self._ping_tick))
-        if self._settings.max_duration is not None:
-            self._timers.append(loop.call_later(self._settings.max_duration, self.stop, Stop.EXPIRED))
-        # Replayed history, and whatever arrived since open(), is waiting.
-        self._dirty = True
-        watcher = loop.create_task(self._watch(receive))
-        try:
-            try:
-                await self._write(send)
-            finally:
-                watcher.cancel()
-                await asyncio.wait([watcher])
-        except asyncio.CancelledError:
-            # The server gave up waiting (uvicorn's --timeout-graceful-shutdown):
-            # still tell the client to come back, so it resumes elsewhere at once.
-            if self._stop is not Stop.DISCONNECTED and not self._ended:
-                self._ended = True
-                await _send_last(send, reconnect_frame(now_ms() - 1))
-            raise
-        if not watcher.cancelled() and watcher.exception() is not None:
-            raise watcher.exception()  # type: ignore[misc]
-
-    async def _watch(self, receive: Receive) -> None:
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    break
-        except Exception:
-            # receive() failed: the writer must not wait forever (run() re-raises).
-            self.stop(Stop.DISCONNECTED)
-            raise
-        self.stop(Stop.DISCONNECTED)
-
-    def _ping_tick(self) -> None:
-        self._ping_due = True
-        self._wake_writer()
-        self._timers[0] = asyncio.get_running_loop().call_later(self._settings.ping_interval, self._ping_tick)
-
-    async def _write(self, send: Send) -> None:
-        if not await _send(send, self.opening()):
-            self.stop(Stop.DISCONNECTED)
+    def _on_feed(self) -> None:
+        # Called by a feed, synchronously, on every delivery: keep it short.
+        # Once dirty, a flush is due (or running) and will look.
+        if self._dirty:
             return
-        loop = asyncio.get_running_loop()
-        while True:
-            while not self._dirty and not self._ping_due and self._stop is None:
-                self._writer_waiting = loop.create_future()
-                try:
-                    await self._writer_waiting
-                finally:
-                    self._writer_waiting = None
-            if self._stop is Stop.DISCONNECTED:
-                return
-            chunks: list[bytes] = []
-            if self._dirty:
-                self._dirty = False
-                await self._take(chunks)
-                if self._client_gone():
-                    return
-            if self.finish(chunks):
-                await _send_last(send, b"".join(chunks))
-                return
-            if chunks and not await _send(send, b"".join(chunks)):
-                self.stop(Stop.DISCONNECTED)
-                return
+        self._dirty = True
+        self._wake()
 
-    def opening(self) -> bytes:
-        """The start of the body: retry, one connected frame per channel, opening notices."""
+    def _wake(self) -> None:
+        if not self._scheduled and self._writer is not None:
+            self._scheduled = True
+            self._pacer.mark(self)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what the feeds have now, a due ping, and the reconnect frame if ending (the pacer's call)."""
+        self._scheduled = False
+        writer = self._writer
+        if writer is None or self._pulling is not None or self._ended or self._stop is Stop.DISCONNECTED:
+            return
+        chunks: list[bytes] = []
+        if self._dirty and writer.writable and not self._shared:
+            self._dirty = False
+            if not self._take_ready(chunks):
+                self._pulling = asyncio.get_running_loop().create_task(self._pull())
+                return
+        self._write_out(chunks)
+
+    async def _pull(self) -> None:
+        chunks: list[bytes] = []
+        try:
+            await self._take(chunks)
+        except Exception:
+            logger.exception("tidings.asgi: reading history for a stream failed; closing it")
+            self.abort()
+            return
+        finally:
+            self._pulling = None
+        self._write_out(chunks)
+
+    def _write_out(self, chunks: list[bytes]) -> None:
+        writer = self._writer
+        if writer is None or self._stop is Stop.DISCONNECTED or self._ended:
+            return  # gone, or the last frame is written: nothing may follow it
+        if self._ping_due:
+            self._ping_due = False
+            chunks.append(ping_frame(now_ms()))
+        if self._stop is not None:
+            # Clients resume by id (each channel's connected frame gave one); the
+            # timestamp is only the protocol's fallback, 1 ms early so that it
+            # errs toward a duplicate, never a loss.
+            chunks.append(reconnect_frame(now_ms() - 1))
+            self._ended = True
+            writer.end(b"".join(chunks))
+            return
+        if chunks:
+            writer.write(b"".join(chunks))
+        if self._dirty and writer.writable:
+            self._wake()  # more to read (a catch-up page at a time): come back after this write
+        elif self.on_caught_up is not None and not self._shared:
+            self.on_caught_up(self)
+
+    def _opening(self) -> bytes:
         opening = [retry_frame(self._settings.retry_ms)] if self._settings.retry_ms else []
         cursor = encode_cursor(self._cursor_parts)
         for slot in self._slots:
@@ -301,19 +340,77 @@ class Connection:
         self._opening_notices = []
         return b"".join(opening)
 
-    def finish(self, chunks: list[bytes]) -> bool:
-        """Add a due ping, and the reconnect frame if the stream ends (then True: the last write)."""
-        if self._ping_due:
-            self._ping_due = False
-            chunks.append(ping_frame(now_ms()))
-        if self._stop is None:
+    # -- a shared feed (the native server's channel taps) -------------------------------
+
+    def in_step(self) -> bool:
+        """Nothing pending, nothing blocking: a one-channel stream that could switch feeds now."""
+        writer = self._writer
+        return (
+            writer is not None
+            and writer.writable
+            and self._stop is None
+            and self._pulling is None
+            and not self._dirty
+            and len(self._slots) == 1
+        )
+
+    def own_feed(self) -> Feed | None:
+        """The feed of the stream's one channel, unless a shared feed writes for it."""
+        return None if self._shared else self._slots[0].feed
+
+    def joined(self) -> None:
+        """A shared feed writes for the stream from now on (its own feed is being closed)."""
+        self._shared = True
+
+    def offer(self, body: bytes) -> bool:
+        """Write ``body`` from a shared feed if the writer takes it now; False, writing nothing, if not."""
+        writer = self._writer
+        if writer is None or self._ended or not writer.writable:
             return False
-        # Clients resume by id (each channel's connected frame gave one); the
-        # timestamp is only the protocol's fallback, 1 ms early so that it
-        # errs toward a duplicate, never a loss.
-        chunks.append(reconnect_frame(now_ms() - 1))
-        self._ended = True
+        writer.write(body)
         return True
+
+    def left(self, position: str) -> None:
+        """The shared feed stopped writing after ``position``: go on from there with a feed of our own."""
+        self._shared = False
+        slot = self._slots[0]
+        slot.last_sent = position
+        self._cursor_parts[0] = slot.tag + position
+        if self._stop is not None or self._writer is None:
+            return  # ending anyway: its own flush writes the last frame
+        self._pulling = asyncio.get_running_loop().create_task(self._reopen(position))
+
+    async def _reopen(self, position: str) -> None:
+        chunks: list[bytes] = []
+        channel = self._channels[0]
+        try:
+            slot = await self._open_slot(0, channel, parse_id(position))
+        except (BackendError, ClosedError) as exc:
+            self._pulling = None
+            self.failed(f"channel {channel!r}: {exc}")
+            return
+        self._pulling = None
+        if self._writer is None or self._stop is Stop.DISCONNECTED:
+            await slot.feed.close()  # closed while we reopened
+            return
+        # Catching up what the socket could not take is not a replay: no max_replay.
+        slot.replaying = False
+        self._slots[0] = slot
+        for notice_slot, notice in self._opening_notices:
+            chunks.append(self._notice_frame(notice_slot, notice))
+        self._opening_notices = []
+        self._dirty = True
+        self._write_out(chunks)
+
+    def failed(self, text: str) -> None:
+        """No feed for our channel any more (the Realtime was closed, or reopening failed):
+        say why, then ``reconnect``, so the client goes elsewhere."""
+        self._shared = False
+        self._slots[0].finished = True
+        self.stop(Stop.FAILED)
+        self._write_out([self._notice_frame(self._slots[0], _Notice(text))])
+
+    # -- reading the feeds -----------------------------------------------------------
 
     async def _take(self, chunks: list[bytes]) -> None:
         """Append to ``chunks`` the frames of everything the feeds have for us now."""
@@ -335,8 +432,8 @@ class Connection:
             else:
                 self._add_item(slot, item, chunks)
 
-    def take_ready(self, chunks: list[bytes]) -> bool:
-        """``_take`` without awaiting, for writers without a task of their own.
+    def _take_ready(self, chunks: list[bytes]) -> bool:
+        """``_take`` without awaiting.
 
         False, having taken nothing, if a feed needs an await (a history read,
         or a replay, which may have to reopen it): then ``await _take`` instead.
@@ -431,18 +528,3 @@ class Connection:
         # a reconnect does not run into the same loss again.
         self._cursor_parts[slot.index] = slot.tag + notice.jump
         return with_id(encode_cursor(self._cursor_parts), frame)
-
-
-async def _send(send: Send, body: bytes) -> bool:
-    """Send a body chunk; False if the client is gone (servers that raise on a closed socket)."""
-    try:
-        await send({"type": "http.response.body", "body": body, "more_body": True})
-    except OSError:
-        return False
-    return True
-
-
-async def _send_last(send: Send, body: bytes) -> None:
-    """End the response with ``body``, if the client and server still let us."""
-    with contextlib.suppress(OSError, RuntimeError):
-        await send({"type": "http.response.body", "body": body, "more_body": False})

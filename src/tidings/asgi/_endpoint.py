@@ -1,4 +1,9 @@
-"""The ASGI application: checks a request, then streams it, and keeps count of streams."""
+"""The endpoint: checks a request, opens its stream, keeps count of streams; and the ASGI app over it.
+
+A server that writes streams itself (``tidings.native``) calls
+``open_stream()`` and ``release()`` and hands each stream its own writer;
+under ASGI, ``__call__`` does the same with a ``SendWriter``.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,10 @@ from ._connection import Connection, Stop
 from ._cors import CorsPolicy
 from ._errors import BadRequest
 from ._frames import FrameCache
+from ._pacer import Pacer
 from ._request import Request, read_channels, read_positions
 from ._responses import error_response
+from ._send_writer import SendWriter
 from ._settings import StreamSettings
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
@@ -54,10 +61,9 @@ class EndpointStats:
 class RealtimeEndpoint:
     """Serves a ``Realtime``'s channels to browsers over Server-Sent Events.
 
-    A plain ASGI application; make one with ``tidings.asgi.handle()``.
+    A plain ASGI application; make one with ``tidings.asgi.handle()``. The
+    native server serves the same object (``tidings.native.serve_native``).
     """
-
-    _connection_type: type[Connection] = Connection
 
     def __init__(
         self,
@@ -74,6 +80,7 @@ class RealtimeEndpoint:
         self._cors = cors
         self.settings = settings
         self._frames = FrameCache()
+        self._pacer = Pacer(settings)
         self._connections: set[Connection] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -81,6 +88,15 @@ class RealtimeEndpoint:
         self._served = 0
 
     # -- public -------------------------------------------------------------------
+
+    @property
+    def realtime(self) -> Realtime:
+        return self._realtime
+
+    @property
+    def frames(self) -> FrameCache:
+        """The event frames shared by this endpoint's streams."""
+        return self._frames
 
     def stats(self) -> EndpointStats:
         """Counts of what is open now; call it from the event loop that serves."""
@@ -133,6 +149,30 @@ class RealtimeEndpoint:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        opened = await self.open_stream(scope, receive, send)
+        if opened is None:
+            return
+        connection, headers = opened
+        try:
+            # Streams get the plain ``send``: no wrapper call per write.
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            writer = SendWriter(send)
+            connection.start(writer)
+            await writer.carry(connection, receive)
+        finally:
+            await self.release(connection)
+
+    async def open_stream(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[Connection, list[tuple[bytes, bytes]]] | None:
+        """Check an HTTP request and open its stream: the stream and its response headers.
+
+        None if the request was answered instead, through ``send`` (a refusal,
+        a preflight, the middleware's response, 503 if the backend is down).
+        Every subscription is live on return: the caller sends the headers
+        (the browser client reports "connected" on them, and apps emit then),
+        starts the stream on its writer, and ``release()``s it once it ended.
+        """
         origin = _header(scope, b"origin")
         cors_headers = self._cors.headers(origin)
         # Refusals carry CORS headers too, so a cross-origin page can read why.
@@ -141,10 +181,19 @@ class RealtimeEndpoint:
             connection = await self._admit(scope, receive, answer, origin)
         except BadRequest as exc:
             await error_response(exc.status, exc.message)(scope, receive, answer)
-            return
-        if connection is not None:
-            # Streams get the plain ``send``: no wrapper call per write.
-            await self._stream(connection, scope, receive, send, cors_headers)
+            return None
+        if connection is None:
+            return None
+        self._register(connection)
+        try:
+            opened = await self._open(connection, scope, receive, answer)
+        except BaseException:
+            await self.release(connection)
+            raise
+        if not opened:
+            await self.release(connection)
+            return None
+        return connection, [*_STREAM_HEADERS, *cors_headers]
 
     async def _admit(
         self, scope: Scope, receive: Receive, send: Send, origin: str | None
@@ -185,27 +234,7 @@ class RealtimeEndpoint:
                 f"{settings.max_connections} (max_connections)",
                 503,
             )
-        return self._connection_type(self._realtime, channels, positions, settings, self._frames)
-
-    async def _stream(
-        self,
-        connection: Connection,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        cors_headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        self._register(connection)
-        try:
-            if not await self._open(connection, scope, receive, _adding_headers(send, cors_headers)):
-                return
-            # Headers go out only now that every subscription is live: the
-            # browser client reports "connected" on them, and apps emit then.
-            headers = [*_STREAM_HEADERS, *cors_headers]
-            await send({"type": "http.response.start", "status": 200, "headers": headers})
-            await connection.run(receive, send)
-        finally:
-            await self._release(connection)
+        return Connection(self._realtime, channels, positions, settings, self._frames, self._pacer)
 
     def _register(self, connection: Connection) -> None:
         # Counted from here on, with no await since _admit checked the limit.
@@ -223,7 +252,8 @@ class RealtimeEndpoint:
             return False
         return True
 
-    async def _release(self, connection: Connection) -> None:
+    async def release(self, connection: Connection) -> None:
+        """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
         await connection.close()
         self._connections.discard(connection)
         if not self._connections:

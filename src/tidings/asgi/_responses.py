@@ -49,10 +49,14 @@ class Response:
         for name, value in (headers or {}).items():
             self.headers[name.lower()] = value
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as they go on the wire, ``content-length`` included."""
         raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers.items()]
         raw.append((b"content-length", str(len(self.body)).encode("ascii")))
-        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        return raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.raw_headers()})
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
     def __repr__(self) -> str:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from tidings._exceptions import BackendConfigurationError, TidingsError
 from tidings.asgi import RealtimeEndpoint, handle
-from tidings.asgi._native import native_endpoint
 
 from ._api import JsonApi
 from ._app import ServerApp, StartupError
@@ -26,8 +25,8 @@ def build_app(config: ServeConfig) -> ServerApp:
     """The app for ``config``: the SSE endpoint, the JSON API if a token is set, the demo if asked."""
     from tidings.demo import DemoSite, demo_realtime
 
-    # Under the native server the endpoints are written by its protocol, not through ASGI.
-    endpoint: Callable[..., RealtimeEndpoint] = native_endpoint if config.native else handle
+    # The same endpoints serve under uvicorn and under the native server.
+    endpoint: Callable[..., RealtimeEndpoint] = handle
     app = ServerApp()
     if config.app is None:
         realtime = demo_realtime(redis=config.redis)

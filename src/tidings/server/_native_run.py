@@ -1,8 +1,7 @@
 """Running a ``ServerApp`` on the native server instead of uvicorn (``--native``).
 
-The app's stream endpoints (``NativeEndpoint``s: ``build_app`` makes them
-when ``ServeConfig.native`` is set) are written by ``tidings.asgi``'s own
-asyncio protocol, with no ASGI in the data path. Every other request -- the
+The app's stream endpoints are served by ``tidings.native``'s own asyncio
+protocol, with no ASGI in the data path. Every other request -- the
 JSON API, the demo's routes, 404s -- goes to the app as the server's
 fallback, its body read first (up to the JSON API's own limit, so a body
 too large gets the same 413 under both servers).
@@ -25,7 +24,8 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from tidings.asgi._native import NativeEndpoint, serve_endpoints
+from tidings.asgi import RealtimeEndpoint
+from tidings.native._server import serve_endpoints
 
 from ._api import DEFAULT_MAX_BODY
 from ._app import ServerApp, StartupError
@@ -97,17 +97,9 @@ async def serve_app(
         await app.stop()
 
 
-def native_streams(app: ServerApp) -> dict[str, NativeEndpoint]:
-    """The app's stream endpoints, each of which must have been built for the native server."""
-    streams: dict[str, NativeEndpoint] = {}
-    for path, endpoint in app.streams.items():
-        if not isinstance(endpoint, NativeEndpoint):
-            raise TypeError(
-                f"the stream endpoint at {path} is a {type(endpoint).__name__}; the native server "
-                "needs a NativeEndpoint (build the app with ServeConfig(native=True))"
-            )
-        streams[path] = endpoint
-    return streams
+def native_streams(app: ServerApp) -> dict[str, RealtimeEndpoint]:
+    """The app's stream endpoints (any ``RealtimeEndpoint`` serves under the native server too)."""
+    return app.streams
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:

@@ -14,10 +14,12 @@ A body is read whole before the request is served; one too large is refused
 as soon as that is known (from ``Content-Length``, or while it arrives), and
 the rest of it is read and dropped.
 
-Then the path decides. A stream path hands the connection to its
-``NativeEndpoint`` and it becomes a stream; any other path goes to the
+Then the path decides. On a stream path the endpoint checks the request and
+opens its stream (``RealtimeEndpoint.open_stream``), and the connection
+becomes that stream's ``TransportWriter``; any other path goes to the
 ``fallback`` ASGI app (404 without one), whose response is buffered and sent
-whole with ``Connection: close``.
+whole with ``Connection: close``. Refusals on a stream path go the same way
+as the fallback's responses.
 """
 
 from __future__ import annotations
@@ -25,31 +27,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import Any, cast
 
 try:
     import httptools
 except ImportError as exc:  # tests/asgi/test_without_httptools.py
     raise ImportError(
-        "the native server (tidings.asgi.serve_native) needs httptools, which comes with the "
+        "the native server (tidings.native.serve_native) needs httptools, which comes with the "
         f"server extra: pip install 'tidings[server]' ({exc})"
     ) from exc
 
 from tidings._exceptions import InvalidArgumentError
+from tidings.asgi._connection import Connection
+from tidings.asgi._endpoint import RealtimeEndpoint
+from tidings.asgi._responses import error_response
+from tidings.asgi._settings import check_int, check_number
+from tidings.asgi._types import ASGIApp, Message, Scope
 
-from ._responses import error_response
-from ._settings import check_int, check_number
-from ._types import ASGIApp, Message, Scope
-
-if TYPE_CHECKING:
-    from ._native import NativeConnection, NativeEndpoint
+from ._tap import Taps
+from ._writer import TransportWriter
 
 logger = logging.getLogger("tidings.asgi")
 
-PROTOCOL_KEY = "tidings.native"
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 DEFAULT_REQUEST_TIMEOUT = 15.0
@@ -95,9 +97,9 @@ class Routes:
 
     def __init__(
         self,
-        endpoints: Mapping[str, NativeEndpoint],
+        endpoints: Mapping[str, RealtimeEndpoint],
         *,
-        any_path: NativeEndpoint | None,
+        any_path: RealtimeEndpoint | None,
         fallback: ASGIApp | None,
         limits: HttpLimits,
     ) -> None:
@@ -107,11 +109,32 @@ class Routes:
         self.limits = limits
         self.tasks: set[asyncio.Task[None]] = set()
         self.pending: set[HttpProtocol] = set()
+        # Connections that became streams, until they close.
+        self.streams: set[HttpProtocol] = set()
+        found = [*self.endpoints.values(), *([any_path] if any_path is not None else [])]
+        self.taps = {
+            endpoint: Taps(endpoint.realtime, endpoint.frames, self.tasks)
+            for endpoint in dict.fromkeys(found)
+        }
         self.closing = False
         self._settled: asyncio.Event | None = None
 
-    def endpoint_at(self, path: str) -> NativeEndpoint | None:
+    def endpoint_at(self, path: str) -> RealtimeEndpoint | None:
         return self.endpoints.get(path, self.any_path)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def release(self, endpoint: RealtimeEndpoint, stream: Connection) -> None:
+        """A stream's connection closed: off its tap, then its endpoint closes its subscriptions."""
+        await self.taps[endpoint].leave(stream)
+        await endpoint.release(stream)
+
+    def abort_streams(self) -> None:
+        for protocol in list(self.streams):
+            protocol.transport.abort()
 
     def not_found(self, path: str) -> str:
         paths = sorted({known.rstrip("/") or "/" for known in self.endpoints})
@@ -196,6 +219,7 @@ class HttpProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_disconnected",
+        "_endpoint",
         "_head_only",
         "_lingering",
         "_parser",
@@ -207,12 +231,16 @@ class HttpProtocol(asyncio.Protocol):
         "routes",
         "stream",
         "transport",
+        "writer",
     )
 
     def __init__(self, routes: Routes) -> None:
         self.routes = routes
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.stream: NativeConnection | None = None
+        # Once the connection is a stream: the stream, its endpoint, and the writer it writes to.
+        self.stream: Connection | None = None
+        self._endpoint: RealtimeEndpoint | None = None
+        self.writer: TransportWriter | None = None
         self.closed = False
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         # None once the request is served or refused: a stream keeps this object for its whole life.
@@ -275,20 +303,25 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = None
         self._request = None
         self._cancel_timer()
-        if self.stream is not None:
+        if self.stream is not None and self._endpoint is not None and self.writer is not None:
+            # The stream stops at once; its subscriptions are freed in the background.
+            self.writer.writable = False
             self.stream.lost()
+            self.routes.streams.discard(self)
+            self.routes.spawn(self.routes.release(self._endpoint, self.stream))
             self.stream = None
         if self._disconnected is not None and not self._disconnected.done():
             self._disconnected.set_result(None)
         self.routes.settled(self)
 
     def pause_writing(self) -> None:
-        if self.stream is not None:
-            self.stream.pause()
+        if self.writer is not None:
+            self.writer.writable = False
 
     def resume_writing(self) -> None:
-        if self.stream is not None:
-            self.stream.resume()
+        if self.writer is not None and self.stream is not None:
+            self.writer.writable = True
+            self.stream.resumed()
 
     # -- httptools callbacks: each ignores what comes after the request ----------------
 
@@ -384,17 +417,18 @@ class HttpProtocol(asyncio.Protocol):
             "query_string": request.query,
             "headers": request.headers,
             "client": tuple(peer[:2]) if peer else None,
-            PROTOCOL_KEY: self,
         }
         del request
-        app: ASGIApp | None = self.routes.endpoint_at(path)
-        if app is None:
-            app = self.routes.fallback
-        if app is None:
+        endpoint = self.routes.endpoint_at(path)
+        app = self.routes.fallback
+        if endpoint is None and app is None:
             self._refuse(404, self.routes.not_found(path))
             return
         try:
-            await app(scope, self._receive, self._send)
+            if endpoint is not None:
+                await self._open_stream(endpoint, scope)
+            elif app is not None:
+                await app(scope, self._receive, self._send)
         except Exception:
             logger.exception("tidings.asgi: serving a request failed")
             self._refuse(500, "internal server error")
@@ -405,6 +439,23 @@ class HttpProtocol(asyncio.Protocol):
             # Answered (then closing already), or the app answered nothing or only part:
             # do not leave the client hanging.
             self._close()
+
+    async def _open_stream(self, endpoint: RealtimeEndpoint, scope: Scope) -> None:
+        """The request on a stream path: it becomes a stream, or was answered (a refusal)."""
+        opened = await endpoint.open_stream(scope, self._receive, self._send)
+        if opened is None:
+            return
+        stream, headers = opened
+        if self.closed:
+            await endpoint.release(stream)  # the client left while its subscriptions opened
+            return
+        self.stream, self._endpoint = stream, endpoint
+        self.writer = TransportWriter(
+            self.transport, head(200, [*headers, (b"transfer-encoding", b"chunked")])
+        )
+        self.routes.streams.add(self)
+        stream.start(self.writer)
+        self.routes.taps[endpoint].add(stream)
 
     async def _receive(self) -> Message:
         if self._disconnected is None:
@@ -431,17 +482,7 @@ class HttpProtocol(asyncio.Protocol):
         status, headers = self._response
         body = b"".join(self._reply)
         self._reply = None
-        headers = [(name.lower(), value) for name, value in headers if name.lower() != b"connection"]
-        if (
-            status >= 200
-            and status not in (204, 304)
-            and not any(name == b"content-length" for name, _ in headers)
-        ):
-            headers.append((b"content-length", b"%d" % len(body)))
-        headers.append((b"connection", b"close"))
-        if self._head_only:
-            body = b""
-        self._write(head(status, headers) + body)
+        self._write(_whole(status, headers, body, head_only=self._head_only))
         self._close()
 
     # -- refusals and limits ---------------------------------------------------------
@@ -514,11 +555,21 @@ class HttpProtocol(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
 
+def _whole(
+    status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes, *, head_only: bool = False
+) -> bytes:
+    """A whole response, closing the connection (``head_only``: the answer to a HEAD request)."""
+    raw = [(name.lower(), value) for name, value in headers if name.lower() != b"connection"]
+    if status >= 200 and status not in (204, 304) and not any(name == b"content-length" for name, _ in raw):
+        raw.append((b"content-length", b"%d" % len(body)))
+    raw.append((b"connection", b"close"))
+    return head(status, raw) + (b"" if head_only else body)
+
+
 def _error(status: int, message: str) -> bytes:
+    """A refusal: the endpoint's ``{"error": ...}`` response, as bytes."""
     response = error_response(status, message)
-    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
-    raw += [(b"content-length", b"%d" % len(response.body)), (b"connection", b"close")]
-    return head(status, raw) + response.body
+    return _whole(status, response.raw_headers(), response.body)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:

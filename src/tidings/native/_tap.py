@@ -4,9 +4,9 @@ Every stream on ONE channel sends the same bytes for an event: the frame, and
 its ``id:`` line too (the cursor of a one-channel stream is the channel's tag
 and the event id). So once such a stream is in step with the channel, it needs
 no feed of its own: a ``ChannelTap`` holds one ``Feed`` for the channel, builds
-each batch's chunk once, and writes it to every member. An event then costs
+each batch's frames once, and writes it to every member. An event then costs
 one backend callback and one loop over the members -- a check and a
-``transport.write`` each -- instead of a feed callback, a wake-up and a flush
+write each (``Connection.offer``) -- instead of a feed callback, a wake-up and a flush
 per stream. With 5 000 streams on a channel this halves the server's work per
 event (see BENCHMARKS.md).
 
@@ -21,8 +21,11 @@ history -- and says so if history no longer holds the events. Resets of the
 backend's live feed (a Redis reconnect) are caught up once, by the tap's feed,
 for every member.
 
-The endpoint makes a channel's tap when a second stream arrives (one stream
-gains nothing from it); it closes when its last stream leaves.
+The native server's ``Taps`` (one per endpoint) makes a channel's tap when a
+second stream arrives (one stream gains nothing from it); it closes when its
+last stream leaves. Taps are the native server's only: its writes are
+immediate, while under ASGI a member would be mid-``send`` (not writable) at
+almost every batch and leave again.
 """
 
 from __future__ import annotations
@@ -35,21 +38,14 @@ from typing import TYPE_CHECKING, Any
 from tidings._backend import Entry
 from tidings._exceptions import ClosedError
 from tidings._subscription import Feed
-
-from ._cursor import channel_tag
-from ._frames import FrameCache, error_frame
+from tidings.asgi._connection import Connection
+from tidings.asgi._cursor import channel_tag
+from tidings.asgi._frames import FrameCache, error_frame
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
 
-    from ._native import NativeConnection
-
 logger = logging.getLogger("tidings.asgi")
-
-
-def chunk(body: bytes) -> bytes:
-    """``body`` as one HTTP/1.1 chunk."""
-    return b"%x\r\n%s\r\n" % (len(body), body)
 
 
 class ChannelTap:
@@ -83,10 +79,10 @@ class ChannelTap:
         self._feed: Feed | None = None
         # The id of the last entry written to every member.
         self._position = ""
-        # Streams on this channel still on their own feed; they join once in step.
-        self.candidates: set[NativeConnection] = set()
+        # Streams on this channel on their own feed (or reopening it); they join once in step.
+        self.candidates: set[Connection] = set()
         # A dict, not a set: members are written in the order they joined.
-        self.members: dict[NativeConnection, None] = {}
+        self.members: dict[Connection, None] = {}
         # Members that had to leave (a full socket): for tests and metrics.
         self.left = 0
         self._scheduled = False
@@ -98,7 +94,7 @@ class ChannelTap:
     def empty(self) -> bool:
         return not self.members and not self.candidates
 
-    def add(self, connection: NativeConnection) -> None:
+    def add(self, connection: Connection) -> None:
         """A new stream on this channel, still on its own feed."""
         self.candidates.add(connection)
         if self._feed is None and not self._starting:
@@ -121,7 +117,7 @@ class ChannelTap:
         feed.set_waker(self._wake)
         self._join_ready()
 
-    async def leave(self, connection: NativeConnection) -> None:
+    async def leave(self, connection: Connection) -> None:
         """``connection`` closed; the tap closes with its last stream."""
         self.members.pop(connection, None)
         self.candidates.discard(connection)
@@ -137,7 +133,7 @@ class ChannelTap:
 
     # -- joining -------------------------------------------------------------------
 
-    def try_join(self, connection: NativeConnection) -> bool:
+    def try_join(self, connection: Connection) -> bool:
         """Move ``connection`` onto the shared feed if both are in step now."""
         feed = self._feed
         if feed is None or self._scheduled or self._reading or not feed.settled:
@@ -152,7 +148,7 @@ class ChannelTap:
         own.set_waker(None)
         # Closed in the background: once ``closed`` is set (at once) the feed takes nothing more.
         self._spawn(own.close())
-        connection.joined(self)
+        connection.joined()
         return True
 
     def _join_ready(self) -> None:
@@ -195,11 +191,11 @@ class ChannelTap:
             return
         position = self._position
         if isinstance(item, BaseException):
-            data = chunk(error_frame(str(item)))
+            data = error_frame(str(item))
         elif item:
             single = self._frames.single
             tag = self._tag
-            data = chunk(b"".join([single(entry, tag) for entry in item]))
+            data = b"".join([single(entry, tag) for entry in item])
             position = item[-1].id
         else:
             data = b""
@@ -213,19 +209,19 @@ class ChannelTap:
             self._join_ready()
 
     def _write_all(self, data: bytes) -> None:
-        leaving: list[NativeConnection] = []
+        leaving: list[Connection] = []
         # The hot loop: one check and one write per member.
         for connection in self.members:
             # A stream that is ending still gets what came before its last frame.
-            if connection._paused or connection._ended or connection._transport is None:
+            if not connection.offer(data):
                 leaving.append(connection)
-            else:
-                connection._transport.write(data)
         for connection in leaving:
-            # Not written this batch: it resumes from what it was last sent.
+            # Not written this batch: it resumes from what it was last sent,
+            # and may join again once back in step.
             del self.members[connection]
             self.left += 1
-            connection.left(self, self._position)
+            self.candidates.add(connection)
+            connection.left(self._position)
 
     def _fail_all(self, text: str) -> None:
         members, self.members = self.members, {}
@@ -236,3 +232,56 @@ class ChannelTap:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class Taps:
+    """The channel taps of one endpoint's streams on one native server."""
+
+    __slots__ = ("_frames", "_lone", "_realtime", "_tasks", "taps")
+
+    def __init__(self, realtime: Realtime, frames: FrameCache, tasks: set[asyncio.Task[None]]) -> None:
+        self._realtime = realtime
+        self._frames = frames
+        self._tasks = tasks
+        self.taps: dict[str, ChannelTap] = {}
+        # The one single-channel stream of a channel without a tap: a tap
+        # (a second feed) is made only once a second stream comes.
+        self._lone: dict[str, Connection] = {}
+
+    @property
+    def empty(self) -> bool:
+        return not self.taps and not self._lone
+
+    def add(self, connection: Connection) -> None:
+        """A started stream; one on a single channel may come to share its channel's feed."""
+        if len(connection.channels) != 1:
+            return
+        channel = connection.channels[0]
+        tap = self.taps.get(channel)
+        if tap is None or tap.closed:
+            first = self._lone.pop(channel, None)
+            if first is None:
+                self._lone[channel] = connection
+                return
+            tap = self.taps[channel] = ChannelTap(self._realtime, channel, self._frames, self._tasks)
+            self._enter(tap, first)
+        self._enter(tap, connection)
+
+    def _enter(self, tap: ChannelTap, connection: Connection) -> None:
+        connection.on_caught_up = tap.try_join
+        tap.add(connection)
+
+    async def leave(self, connection: Connection) -> None:
+        """``connection`` ended: off its tap (closed with its last stream), or off the lone list."""
+        if len(connection.channels) != 1:
+            return
+        channel = connection.channels[0]
+        if self._lone.get(channel) is connection:
+            del self._lone[channel]
+        tap = self.taps.get(channel)
+        if tap is None or connection.on_caught_up is None:
+            return
+        connection.on_caught_up = None
+        await tap.leave(connection)
+        if tap.closed and self.taps.get(channel) is tap:
+            del self.taps[channel]

@@ -1,0 +1,129 @@
+"""``StreamWriter`` over an ASGI ``send``: how a stream goes out under uvicorn, Hypercorn, Granian...
+
+Two tasks per stream, whatever the number of channels: the request's own task
+sends, and one task waits for ``http.disconnect``. One ``send`` at a time:
+what the stream writes while a send is in progress is joined and goes out in
+the next one, and the writer is not ``writable`` meanwhile, so a slow client
+backs up into its feeds' bounded queues, not into memory here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from ._connection import Connection
+from ._types import Receive, Send
+
+
+class SendWriter:
+    """The body of one streaming response, sent by the request's task."""
+
+    __slots__ = ("_body", "_closing", "_last", "_send", "_waiting", "writable")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._body: list[bytes] = []
+        self._last = False  # end() came: the response ends with what is queued
+        self._closing = False  # aborted, or the client left: send nothing more
+        # A bare future, made only while the task waits: an idle stream should
+        # not carry an Event (each holds a deque of ~760 bytes).
+        self._waiting: asyncio.Future[None] | None = None
+        self.writable = True
+
+    # -- StreamWriter ------------------------------------------------------------------
+
+    def write(self, body: bytes) -> None:
+        self._body.append(body)
+        self._wake()
+
+    def end(self, body: bytes) -> None:
+        self._body.append(body)
+        self._last = True
+        self._wake()
+
+    def abort(self) -> None:
+        self._closing = True
+        self.writable = False
+        self._wake()
+
+    def _wake(self) -> None:
+        waiting = self._waiting
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
+
+    # -- the request's task ------------------------------------------------------------
+
+    async def carry(self, stream: Connection, receive: Receive) -> None:
+        """Send ``stream``'s body until it ends, the client leaves, or the writer is aborted.
+
+        The response has started; ``stream`` is started on this writer.
+        """
+        loop = asyncio.get_running_loop()
+        watcher = loop.create_task(self._watch(stream, receive))
+        try:
+            try:
+                await self._pump(stream, loop)
+            finally:
+                watcher.cancel()
+                await asyncio.wait([watcher])
+        except asyncio.CancelledError:
+            # The server gave up waiting (uvicorn's --timeout-graceful-shutdown):
+            # still tell the client to come back, so it resumes elsewhere at once.
+            stream.abandon()
+            if self._last and not self._closing:
+                with contextlib.suppress(OSError, RuntimeError):
+                    await self._send_body(more=False)
+            raise
+        if not watcher.cancelled() and watcher.exception() is not None:
+            raise watcher.exception()  # type: ignore[misc]
+
+    async def _pump(self, stream: Connection, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            while not self._body and not self._closing:
+                self._waiting = loop.create_future()
+                try:
+                    await self._waiting
+                finally:
+                    self._waiting = None
+            if self._closing:
+                return
+            if self._last:
+                # The end of the response, if the client and server still let us.
+                with contextlib.suppress(OSError, RuntimeError):
+                    await self._send_body(more=False)
+                return
+            self.writable = False
+            try:
+                await self._send_body(more=True)
+            except OSError:
+                # Servers that raise on a closed socket: the client is gone.
+                self._gone(stream)
+                return
+            if self._closing:
+                return
+            self.writable = True
+            stream.resumed()
+
+    async def _send_body(self, *, more: bool) -> None:
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body.clear()
+        await self._send({"type": "http.response.body", "body": body, "more_body": more})
+
+    async def _watch(self, stream: Connection, receive: Receive) -> None:
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception:
+            # receive() failed: the sender must not wait forever (carry() re-raises).
+            self._gone(stream)
+            raise
+        self._gone(stream)
+
+    def _gone(self, stream: Connection) -> None:
+        self._closing = True
+        self.writable = False
+        stream.lost()
+        self._wake()
