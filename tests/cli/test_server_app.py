@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +21,15 @@ from tidings.server._app import StartupError
 
 APP = "tests.cli.sample_app:realtime"
 TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def signal_handlers() -> Iterator[None]:
+    """A started app chains itself in front of the process's handlers: put them back after."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
 
 
 @asynccontextmanager
@@ -81,7 +91,7 @@ async def test_the_app_is_a_starlette_app_to_extend_and_mount() -> None:
         assert stream.status_code == 405
 
 
-async def lifespan(app: ServerApp, *, then: str = "lifespan.shutdown") -> list[dict[str, Any]]:
+async def lifespan(app: Any, *, then: str = "lifespan.shutdown") -> list[dict[str, Any]]:
     """Drive ``app``'s ASGI lifespan as a server would: startup, then ``then``."""
     incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     sent: list[dict[str, Any]] = []
@@ -96,16 +106,21 @@ async def lifespan(app: ServerApp, *, then: str = "lifespan.shutdown") -> list[d
     return sent
 
 
+def recording(calls: list[str], name: str) -> Callable[[], Awaitable[None]]:
+    """A hook that notes ``name`` in ``calls`` when it runs."""
+
+    async def hook() -> None:
+        calls.append(name)
+
+    return hook
+
+
 async def test_the_lifespan_runs_startup_then_shutdown_hooks() -> None:
     app = ServerApp()
     calls: list[str] = []
-
-    async def hook(name: str) -> None:
-        calls.append(name)
-
-    app.on_startup(lambda: hook("start"))
-    app.on_shutdown(lambda: hook("first added"))
-    app.on_shutdown(lambda: hook("last added"))
+    app.on_startup(recording(calls, "start"))
+    app.on_shutdown(recording(calls, "first added"))
+    app.on_shutdown(recording(calls, "last added"))
     sent = await lifespan(app)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert calls == ["start", "last added", "first added"]
@@ -121,3 +136,20 @@ async def test_a_startup_refusal_is_one_line_without_a_traceback(capsys: pytest.
     sent = await lifespan(app)
     assert sent == [{"type": "lifespan.startup.failed", "message": ""}]
     assert capsys.readouterr().err == "error: cannot reach the event backend: nobody home\n"
+
+
+async def test_a_mounted_app_runs_its_lifespan_from_the_outer_one() -> None:
+    inner = ServerApp()
+    calls: list[str] = []
+    inner.on_startup(recording(calls, "start"))
+    inner.on_shutdown(recording(calls, "stop"))
+
+    @asynccontextmanager
+    async def outer_lifespan(app: Starlette) -> AsyncIterator[None]:  # as docs/cli.md shows
+        async with inner.router.lifespan_context(inner):
+            yield
+
+    outer = Starlette(routes=[Mount("/rt", app=inner)], lifespan=outer_lifespan)
+    sent = await lifespan(outer)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert calls == ["start", "stop"]
