@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 
+from tidings.asgi import RealtimeEndpoint
 from tidings.server import ServeConfig, ServerApp, build_app
 from tidings.server._app import StartupError
 
@@ -153,3 +154,51 @@ async def test_a_mounted_app_runs_its_lifespan_from_the_outer_one() -> None:
     sent = await lifespan(outer)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert calls == ["start", "stop"]
+
+
+class RecordingEndpoint(RealtimeEndpoint):
+    """Answers 204 and notes the ``send`` it was given."""
+
+    def __init__(self) -> None:
+        self.sends: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.sends.append(send)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def test_a_stream_writes_to_the_servers_send_unless_middleware_was_added() -> None:
+    app = ServerApp()
+    endpoint = RecordingEndpoint()
+    app.add_stream("/s", endpoint)
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/s",
+        "root_path": "",
+        "headers": [],
+        "query_string": b"",
+    }
+    messages: list[Any] = []
+
+    async def send(message: Any) -> None:
+        messages.append(message)
+
+    await app(dict(scope), asyncio.Queue().get, send)
+    assert endpoint.sends == [send]  # no per-frame wrapper on the hot path
+
+    seen: list[str] = []
+
+    class Note:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append(scope["path"])
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Note)
+    await app(dict(scope), asyncio.Queue().get, send)
+    assert seen == ["/s"]
+    assert [m.get("status") for m in messages if m["type"] == "http.response.start"] == [204, 204]
