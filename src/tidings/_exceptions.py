@@ -14,9 +14,12 @@
     ├── CursorExpiredError          a resume cursor predates the retained history
     ├── EventsLostError             a subscriber could not be resynced: events were lost
     ├── InvalidStoredDataError      a stored event no longer matches the schema
-    └── BackendError                the storage backend failed
-        ├── BackendUnavailableError the backend cannot be reached (within the timeout)
-        └── BackendConfigurationError  the backend refused: wrong database, credentials, ACL, key type
+    ├── BackendError                the storage backend failed
+    │   ├── BackendUnavailableError the backend cannot be reached (within the timeout)
+    │   └── BackendConfigurationError  the backend refused: wrong database, credentials, ACL, key type
+    ├── AppLoadError                ``tidings serve APP``: APP does not name a Realtime
+    └── ServerError                 the server (``tidings.server``) could not start
+        └── StartupError            a startup hook refused (the backend is unreachable...)
 
 Catch ``TidingsError`` for everything; ``InvalidInputError`` is also a
 ``ValueError`` so code written against plain Python conventions keeps working.
@@ -186,3 +189,15 @@ class BackendConfigurationError(BackendError):
     belongs. Raised at once, not after ``command_timeout``; the message names
     the likely cause and ``__cause__`` is the backend's own error.
     """
+
+
+class AppLoadError(TidingsError):
+    """``APP`` (``module:attribute``) does not name a ``Realtime``; the message says what is wrong."""
+
+
+class ServerError(TidingsError):
+    """The server could not start (port taken, no permission...); one line for the operator."""
+
+
+class StartupError(ServerError):
+    """A startup hook failed in a way worth one line to the operator (backend unreachable...)."""

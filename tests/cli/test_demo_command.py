@@ -7,11 +7,13 @@ import pytest
 
 from tidings.cli import main
 
-from .conftest import TOKEN
+from .conftest import TOKEN, RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, run_cli
 
 
-async def test_cli_emits_into_the_demo_room_through_its_json_api(flags: tuple[str, ...]) -> None:
+async def test_cli_emits_into_the_demo_room_through_its_json_api(
+    run_here: RunHere, flags: tuple[str, ...]
+) -> None:
     demo = TidingsProcess("demo", "--port", "0", "--api-token", TOKEN, *flags).start()
     try:
         assert any(f"{demo.base}/api/realtime/emit" in line for line in demo.stdout)
@@ -19,7 +21,7 @@ async def test_cli_emits_into_the_demo_room_through_its_json_api(flags: tuple[st
         result = run_cli("emit", "--url", f"{demo.base}/api/realtime", "--token", TOKEN,
                          "demo-room-lobby", "chat.message", message)  # fmt: skip
         assert result.returncode == 0, result.stderr
-        refused = run_cli("emit", "--url", f"{demo.base}/api/realtime", "--token", TOKEN,
+        refused = run_here("emit", "--url", f"{demo.base}/api/realtime", "--token", TOKEN,
                           "demo-room-lobby", "chat.message", '{"name": "Terminal", "text": ""}')  # fmt: skip
         assert_one_line_error(refused, 2, "invalid data for event 'chat.message'")
         async with httpx.AsyncClient() as http:
@@ -37,8 +39,8 @@ def test_demo_with_unreachable_redis_is_one_line_exit_1(flags: tuple[str, ...]) 
     assert_one_line_error(result, 1, "cannot reach the event backend", "within 0.3 s")
 
 
-def test_demo_with_a_bad_redis_url_is_exit_2() -> None:
-    assert_one_line_error(run_cli("demo", "--port", "0", "--redis", "nope"), 2, "redis:")
+def test_demo_with_a_bad_redis_url_is_exit_2(run_here: RunHere) -> None:
+    assert_one_line_error(run_here("demo", "--port", "0", "--redis", "nope"), 2, "redis:")
 
 
 def test_the_script_entry_point_is_main(capsys: pytest.CaptureFixture[str]) -> None:

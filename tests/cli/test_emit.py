@@ -7,6 +7,7 @@ import re
 import orjson
 import pytest
 
+from .conftest import RunHere
 from .processes import UNREACHABLE_REDIS, assert_one_line_error, cli_env, run_cli
 from .stored import stored
 
@@ -72,32 +73,32 @@ async def test_bulk_emit_of_more_than_one_batch_keeps_order(redis_url: str) -> N
     ],
 )
 async def test_bad_input_is_one_line_exit_2_and_stores_nothing(
-    redis_url: str, args: list[str], stdin: str | None, fragment: str
+    run_here: RunHere, redis_url: str, args: list[str], stdin: str | None, fragment: str
 ) -> None:
-    result = run_cli("emit", "--redis", redis_url, "room-1", *args, stdin=stdin)
+    result = run_here("emit", "--redis", redis_url, "room-1", *args, stdin=stdin)
     assert_one_line_error(result, 2, fragment)
     assert result.stdout == ""
     assert await stored(redis_url, "room-1") == []
 
 
-async def test_bad_channel_name(redis_url: str) -> None:
-    result = run_cli("emit", "--redis", redis_url, "room 1", "x", "1")
+async def test_bad_channel_name(run_here: RunHere, redis_url: str) -> None:
+    result = run_here("emit", "--redis", redis_url, "room 1", "x", "1")
     assert_one_line_error(result, 2, "invalid channel name 'room 1'")
 
 
-def test_unreachable_redis_is_exit_1() -> None:
-    result = run_cli("emit", "--redis", UNREACHABLE_REDIS, "room-1", "x", "1")
+def test_unreachable_redis_is_exit_1(run_here: RunHere) -> None:
+    result = run_here("emit", "--redis", UNREACHABLE_REDIS, "room-1", "x", "1")
     assert_one_line_error(result, 1, f"cannot reach Redis at {UNREACHABLE_REDIS}", "within 0.3 s")
 
 
-def test_password_is_not_shown_in_errors() -> None:
-    result = run_cli("emit", "--redis", UNREACHABLE_REDIS.replace("//", "//:s3cret@"), "room-1", "x", "1")
+def test_password_is_not_shown_in_errors(run_here: RunHere) -> None:
+    result = run_here("emit", "--redis", UNREACHABLE_REDIS.replace("//", "//:s3cret@"), "room-1", "x", "1")
     assert_one_line_error(result, 1, "redis://:***@127.0.0.1:1/0")
     assert "s3cret" not in result.stderr
 
 
-def test_bad_redis_url_is_exit_2() -> None:
-    result = run_cli("emit", "--redis", "http://example.com", "room-1", "x", "1")
+def test_bad_redis_url_is_exit_2(run_here: RunHere) -> None:
+    result = run_here("emit", "--redis", "http://example.com", "room-1", "x", "1")
     assert_one_line_error(result, 2, "--redis:", "unsupported")
 
 
@@ -110,8 +111,8 @@ def test_bad_redis_url_is_exit_2() -> None:
         (["--url", "http://127.0.0.1:1/api/realtime"], "needs the server's API token"),
     ],
 )
-def test_target_mistakes_are_exit_2(args: list[str], fragment: str) -> None:
-    assert_one_line_error(run_cli("emit", *args, "room-1", "x", "1"), 2, fragment)
+def test_target_mistakes_are_exit_2(run_here: RunHere, args: list[str], fragment: str) -> None:
+    assert_one_line_error(run_here("emit", *args, "room-1", "x", "1"), 2, fragment)
 
 
 # -- with the user's APP: its schema validates before anything is stored ------------------
@@ -153,5 +154,5 @@ async def test_one_bad_line_of_a_bulk_emit_stores_nothing(redis_url: str) -> Non
         ("tests.cli.sample_app:in_memory", "uses the in-memory backend"),
     ],
 )
-def test_bad_app_is_one_line_exit_2(app: str, fragment: str) -> None:
-    assert_one_line_error(run_cli("emit", "--app", app, "notes", "note.added", "{}"), 2, fragment)
+def test_bad_app_is_one_line_exit_2(run_here: RunHere, app: str, fragment: str) -> None:
+    assert_one_line_error(run_here("emit", "--app", app, "notes", "note.added", "{}"), 2, fragment)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tidings import BackendUnavailableError, CursorExpiredError, UnknownEventError
@@ -27,3 +30,23 @@ def test_tidings_errors_map_to_exit_statuses() -> None:
 def test_redact_hides_only_the_password() -> None:
     assert redact("redis://user:pw@host:6380/1?prefix=a:") == "redis://user:***@host:6380/1?prefix=a:"
     assert redact("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_the_server_errors_are_tidings_errors() -> None:
+    from tidings import TidingsError
+    from tidings.server import AppLoadError
+    from tidings.server._app import StartupError
+    from tidings.server._run import ServerError
+
+    for error in (AppLoadError, ServerError, StartupError):
+        assert issubclass(error, TidingsError), error
+        assert error.__module__ == "tidings._exceptions", error
+
+
+@pytest.mark.parametrize("command", [["demo", "--port", "0"], ["serve", "tests.cli.sample_app:realtime"]])
+def test_serving_without_starlette_names_the_server_extra(command: list[str]) -> None:
+    script = "import sys\nsys.modules['starlette'] = None\nfrom tidings.cli import run\n"
+    script += f"sys.exit(run({command!r}))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == EXIT_FAILURE, result.stderr
+    assert result.stderr == "error: serving needs the server extra: pip install 'tidings[server]'\n"

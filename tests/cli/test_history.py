@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 
+from .conftest import RunHere
 from .processes import assert_one_line_error, run_cli
 from .stored import emit
 
@@ -55,15 +56,15 @@ def test_history_of_an_empty_channel(redis_url: str) -> None:
     assert run_cli("history", "--redis", redis_url, "nothing-here", "--json").stdout == ""
 
 
-def test_history_argument_mistakes_are_exit_2(redis_url: str) -> None:
-    assert_one_line_error(run_cli("history", "--redis", redis_url, "feed", "--after", "zz"), 2, "after:")
-    assert_one_line_error(run_cli("history", "--redis", redis_url, "feed", "--limit", "0"), 2, "limit")
+def test_history_argument_mistakes_are_exit_2(run_here: RunHere, redis_url: str) -> None:
+    assert_one_line_error(run_here("history", "--redis", redis_url, "feed", "--after", "zz"), 2, "after:")
+    assert_one_line_error(run_here("history", "--redis", redis_url, "feed", "--limit", "0"), 2, "limit")
     assert_one_line_error(
-        run_cli("history", "--redis", redis_url, "feed", "--start", "10", "--end", "5"),
+        run_here("history", "--redis", redis_url, "feed", "--start", "10", "--end", "5"),
         2,
         "start (10) is after end",
     )
-    assert_one_line_error(run_cli("history", "--redis", redis_url, "feed", "--limit", "x"), 2, "--limit")
+    assert_one_line_error(run_here("history", "--redis", redis_url, "feed", "--limit", "x"), 2, "--limit")
 
 
 async def test_history_through_app_decodes_with_its_schema(redis_url: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.redis_server import RedisServer, free_port
 
-from .conftest import TOKEN
+from .conftest import TOKEN, RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
 from .stored import emit, stored
 
@@ -123,34 +123,34 @@ async def test_emit_and_history_over_url(server: TidingsProcess, redis_url: str)
 
 
 async def test_schema_violations_over_url_are_exit_2_and_store_nothing(
-    server: TidingsProcess, redis_url: str
+    run_here: RunHere, server: TidingsProcess, redis_url: str
 ) -> None:
     url = endpoint(server)
-    unknown = run_cli("emit", "--url", url, "--token", TOKEN, "notes", "note.gone", "{}")
+    unknown = run_here("emit", "--url", url, "--token", TOKEN, "notes", "note.gone", "{}")
     assert_one_line_error(unknown, 2, "unknown event 'note.gone'")
-    invalid = run_cli("emit", "--url", url, "--token", TOKEN, "notes", "note.added", '{"text": ""}')
+    invalid = run_here("emit", "--url", url, "--token", TOKEN, "notes", "note.added", '{"text": ""}')
     assert_one_line_error(invalid, 2, "invalid data for event 'note.added'", "field 'text'")
     assert await stored(redis_url, "notes") == []
 
 
-def test_token_and_url_mistakes(server: TidingsProcess) -> None:
+def test_token_and_url_mistakes(run_here: RunHere, server: TidingsProcess) -> None:
     url = endpoint(server)
-    wrong = run_cli("emit", "--url", url, "--token", "x" * 20, "notes", "note.added", '{"text": "a"}')
+    wrong = run_here("emit", "--url", url, "--token", "x" * 20, "notes", "note.added", '{"text": "a"}')
     assert_one_line_error(wrong, 2, "the server refused the API token: invalid API token")
-    missing = run_cli("history", "--url", url, "notes")
+    missing = run_here("history", "--url", url, "notes")
     assert_one_line_error(missing, 2, "needs the server's API token")
-    not_found = run_cli("history", "--url", f"{server.base}/elsewhere", "--token", TOKEN, "notes")
+    not_found = run_here("history", "--url", f"{server.base}/elsewhere", "--token", TOKEN, "notes")
     assert_one_line_error(not_found, 1, "not found (404)")
 
 
-def test_unreachable_server_is_exit_1() -> None:
+def test_unreachable_server_is_exit_1(run_here: RunHere) -> None:
     url = f"http://127.0.0.1:{free_port()}/api/realtime"
     for args in (
         ["emit", "--token", TOKEN, "c", "e", "1"],
         ["history", "--token", TOKEN, "c"],
         ["tail", "c"],
     ):
-        assert_one_line_error(run_cli(args[0], "--url", url, *args[1:]), 1, "cannot reach the server")
+        assert_one_line_error(run_here(args[0], "--url", url, *args[1:]), 1, "cannot reach the server")
 
 
 async def test_tail_over_url_after_an_id(server: TidingsProcess, redis_url: str) -> None:
@@ -296,14 +296,14 @@ async def test_shutdown_sends_open_streams_a_reconnect_frame_and_exits_promptly(
 # -- startup mistakes ----------------------------------------------------------------------------------
 
 
-def test_port_in_use_is_one_line_exit_1(flags: tuple[str, ...]) -> None:
+def test_port_in_use_is_one_line_exit_1(run_here: RunHere, flags: tuple[str, ...]) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli("serve", APP, "--port", str(port), *flags)
+        result = run_here("serve", APP, "--port", str(port), *flags)
         assert_one_line_error(result, 1, f"port {port} on 127.0.0.1 is already in use")
-        demo = run_cli("demo", "--port", str(port), *flags)
+        demo = run_here("demo", "--port", str(port), *flags)
         assert_one_line_error(demo, 1, "already in use", "--port")
 
 
@@ -319,8 +319,10 @@ def test_port_in_use_is_one_line_exit_1(flags: tuple[str, ...]) -> None:
         ([APP, "--cors-origin", "example.com"], "is not an origin"),
     ],
 )
-def test_serve_mistakes_are_one_line_exit_2(args: list[str], fragment: str, flags: tuple[str, ...]) -> None:
-    assert_one_line_error(run_cli("serve", *args, "--port", "0", *flags), 2, fragment)
+def test_serve_mistakes_are_one_line_exit_2(
+    run_here: RunHere, args: list[str], fragment: str, flags: tuple[str, ...]
+) -> None:
+    assert_one_line_error(run_here("serve", *args, "--port", "0", *flags), 2, fragment)
 
 
 def test_unreachable_backend_stops_startup_with_one_line(flags: tuple[str, ...]) -> None:
@@ -371,17 +373,17 @@ async def test_serve_with_demo_mounts_the_page_and_its_stream(redis_url: str, fl
 
 
 @pytest.mark.parametrize("command", ["emit", "tail", "history", "serve", "demo"])
-def test_every_command_has_help(command: str) -> None:
-    result = run_cli(command, "--help")
+def test_every_command_has_help(run_here: RunHere, command: str) -> None:
+    result = run_here(command, "--help")
     assert result.returncode == 0, result.stderr
     assert f"Usage: tidings {command}" in result.stdout
 
 
-def test_no_command_prints_help_and_unknown_command_is_exit_2() -> None:
-    bare = run_cli()
+def test_no_command_prints_help_and_unknown_command_is_exit_2(run_here: RunHere) -> None:
+    bare = run_here()
     assert bare.returncode == 0
     assert "Usage: tidings" in bare.stdout
-    assert_one_line_error(run_cli("frobnicate"), 2, "No such command")
+    assert_one_line_error(run_here("frobnicate"), 2, "No such command")
 
 
 def test_a_refusing_backend_stops_startup_with_its_cause(

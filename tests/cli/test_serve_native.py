@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.chromium import CHROMIUM
 
-from .conftest import TOKEN
+from .conftest import TOKEN, RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
 from .stored import emit
 
@@ -144,7 +144,7 @@ def test_workers_that_cannot_start_say_so_in_one_line() -> None:
 
 
 @pytest.mark.parametrize("command", ["serve", "demo"])
-def test_help_offers_native(command: str) -> None:
-    result = run_cli(command, "--help")
+def test_help_offers_native(run_here: RunHere, command: str) -> None:
+    result = run_here(command, "--help")
     assert result.returncode == 0, result.stderr
     assert "--native" in result.stdout

@@ -12,6 +12,7 @@ import signal
 
 import orjson
 
+from .conftest import RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, run_cli
 from .stored import emit
 
@@ -68,13 +69,13 @@ async def test_sigterm_and_ctrl_c_end_tail_quietly(redis_url: str) -> None:
         assert tail.errors == ""
 
 
-def test_tail_option_mistakes_are_exit_2(redis_url: str) -> None:
+def test_tail_option_mistakes_are_exit_2(run_here: RunHere, redis_url: str) -> None:
     assert_one_line_error(
-        run_cli("tail", "--redis", redis_url, "feed", "--history", "2", "--after", "1-0"), 2, "not both"
+        run_here("tail", "--redis", redis_url, "feed", "--history", "2", "--after", "1-0"), 2, "not both"
     )
-    assert_one_line_error(run_cli("tail", "--redis", redis_url, "feed", "--after", "x"), 2, "after:")
-    assert_one_line_error(run_cli("tail", "--redis", redis_url, "feed", "--count", "0"), 2, "--count")
-    assert_one_line_error(run_cli("tail", "--redis", redis_url), 2, "Missing argument")
+    assert_one_line_error(run_here("tail", "--redis", redis_url, "feed", "--after", "x"), 2, "after:")
+    assert_one_line_error(run_here("tail", "--redis", redis_url, "feed", "--count", "0"), 2, "--count")
+    assert_one_line_error(run_here("tail", "--redis", redis_url), 2, "Missing argument")
 
 
 def test_tail_with_an_unknown_event_of_the_app_schema(redis_url: str) -> None:
@@ -85,6 +86,6 @@ def test_tail_with_an_unknown_event_of_the_app_schema(redis_url: str) -> None:
     assert_one_line_error(result, 2, "unknown event 'note.nope'")
 
 
-def test_tail_of_unreachable_redis_is_exit_1() -> None:
-    result = run_cli("tail", "--redis", UNREACHABLE_REDIS, "feed")
+def test_tail_of_unreachable_redis_is_exit_1(run_here: RunHere) -> None:
+    result = run_here("tail", "--redis", UNREACHABLE_REDIS, "feed")
     assert_one_line_error(result, 1, "cannot reach Redis", "within 0.3 s")

@@ -264,9 +264,11 @@ def serve(
     read history through <path>/emit and <path>/history. Ctrl-C or SIGTERM
     sends every open stream a reconnect frame and exits.
     """
-    from tidings.server._config import ServeConfig
-
+    from ._serve import require_server
     from ._serve import serve as do_serve
+
+    require_server()
+    from tidings.server._config import ServeConfig
 
     config = ServeConfig(
         app=app_path,
@@ -303,9 +305,11 @@ def demo(
 
     Open the URL in two browser tabs and chat between them. In memory unless --redis.
     """
-    from tidings.server._config import ServeConfig
-
+    from ._serve import require_server
     from ._serve import serve as do_serve
+
+    require_server()
+    from tidings.server._config import ServeConfig
 
     config = ServeConfig(demo=True, redis=redis, api_token=api_token, native=native)
 

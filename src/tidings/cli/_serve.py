@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-
-from tidings.server._config import ServeConfig, check_path
+from typing import TYPE_CHECKING
 
 from ._errors import CliError, require, usage
+
+if TYPE_CHECKING:
+    from tidings.server import ServeConfig
+
+
+def require_server() -> None:
+    """One line naming the server extra if a part of it is missing (before ``tidings.server`` imports)."""
+    for module in ("uvicorn", "httptools", "starlette"):
+        require(module, "server", "serving")
 
 
 def check_config(config: ServeConfig, workers: int) -> None:
     """Everything that can be checked before the port is taken, as usage errors."""
     from tidings import MemoryBackend, TidingsError
     from tidings.server import AppLoadError, check_api_token, load_realtime
+    from tidings.server._config import check_path
 
     try:
         check_path(config.path)
@@ -60,8 +69,7 @@ def serve(
     banner: Callable[[str], list[str]],
 ) -> int:
     """Run until interrupted; ``banner(base_url)`` gives the lines printed once serving."""
-    require("uvicorn", "server", "serving")
-    require("httptools", "server", "serving")
+    require_server()
     from tidings import TidingsError
     from tidings.server import AppLoadError, build_app
     from tidings.server._native_run import run_native

@@ -13,9 +13,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
 
 from tidings._exceptions import BackendError, InvalidDataError, InvalidInputError
-from tidings.server._http import HttpError, HttpRequest, HttpResponse, Router, json_response
+from tidings.web import HttpError, json_response, json_route, query_param, read_body, read_json
 
 from ._jobs import Jobs, TooManyJobsError
 from ._schema import HISTORY_ON_JOIN, JobRequest, Room, job_channel, room_channel
@@ -41,7 +44,9 @@ _PATTERN_HINTS = {
 class DemoSite:
     """The demo page and routes for ``realtime`` (which must use ``DEMO_SCHEMA``).
 
-    ``stream_url`` is where the page opens its ``EventSource``.
+    ``stream_url`` is where the page opens its ``EventSource``. ``routes`` go
+    into a Starlette app next to that endpoint; ``router`` is them as an ASGI
+    app of their own.
     """
 
     def __init__(self, realtime: Realtime, *, stream_url: str) -> None:
@@ -51,32 +56,34 @@ class DemoSite:
         self._index = self._files.pop("index.html").replace(
             b"{{stream_url}}", html.escape(stream_url, quote=True).encode("utf-8")
         )
-        router = self.router = Router()
-        router.add("/", "GET", self._page)
-        for name in self._files:
-            router.add(f"/static/{name}", "GET", self._static)
-        router.add("/demo/history", "GET", self._history)
-        router.add("/demo/join", "POST", self._join)
-        router.add("/demo/leave", "POST", self._leave)
-        router.add("/demo/chat", "POST", self._chat)
-        router.add("/demo/job", "POST", self._job)
+        self.routes = [
+            Route("/", self._page, methods=["GET"]),
+            *(Route(f"/static/{name}", self._static, methods=["GET"]) for name in self._files),
+            Route("/demo/history", self._history, methods=["GET"]),
+            Route("/demo/join", self._join, methods=["POST"]),
+            Route("/demo/leave", self._leave, methods=["POST"]),
+            Route("/demo/chat", self._chat, methods=["POST"]),
+            Route("/demo/job", self._job, methods=["POST"]),
+        ]
+        self.router = Router(self.routes)
 
     async def aclose(self) -> None:
         await self.jobs.aclose()
 
     # -- pages ------------------------------------------------------------------------
 
-    async def _page(self, request: HttpRequest) -> HttpResponse:
+    async def _page(self, request: Request) -> Response:
         return _file_response(self._index, ".html")
 
-    async def _static(self, request: HttpRequest) -> HttpResponse:
-        name = request.path.removeprefix("/static/")
+    async def _static(self, request: Request) -> Response:
+        name = request.scope["path"].removeprefix("/static/")
         return _file_response(self._files[name], name[name.rfind(".") :])
 
     # -- chat -----------------------------------------------------------------------------
 
-    async def _history(self, request: HttpRequest) -> HttpResponse:
-        room = _room(request.param("room"))
+    @json_route
+    async def _history(self, request: Request) -> Response:
+        room = _room(query_param(request, "room"))
         messages = await _emitting(self._realtime.channel(room_channel(room)).history(limit=HISTORY_ON_JOIN))
         # The page opens its stream after ``cursor``: what is stored from
         # now on is replayed by the endpoint, so joining leaves no gap.
@@ -86,17 +93,20 @@ class DemoSite:
             {"channel": room_channel(room), "messages": [m.to_dict() for m in messages], "cursor": cursor},
         )
 
-    async def _join(self, request: HttpRequest) -> HttpResponse:
+    @json_route
+    async def _join(self, request: Request) -> Response:
         return await self._emit_in_room(request, "user.joined", ("name",))
 
-    async def _leave(self, request: HttpRequest) -> HttpResponse:
+    @json_route
+    async def _leave(self, request: Request) -> Response:
         return await self._emit_in_room(request, "user.left", ("name",))
 
-    async def _chat(self, request: HttpRequest) -> HttpResponse:
+    @json_route
+    async def _chat(self, request: Request) -> Response:
         return await self._emit_in_room(request, "chat.message", ("name", "text"))
 
-    async def _emit_in_room(self, request: HttpRequest, event: str, fields: tuple[str, ...]) -> HttpResponse:
-        body = await request.json(MAX_BODY)
+    async def _emit_in_room(self, request: Request, event: str, fields: tuple[str, ...]) -> Response:
+        body = await read_json(request, MAX_BODY)
         if not isinstance(body, dict):
             raise HttpError(400, "body must be a JSON object")
         room = _room(body.get("room"))
@@ -108,8 +118,9 @@ class DemoSite:
 
     # -- jobs -----------------------------------------------------------------------------
 
-    async def _job(self, request: HttpRequest) -> HttpResponse:
-        raw = await request.body(MAX_BODY)
+    @json_route
+    async def _job(self, request: Request) -> Response:
+        raw = await read_body(request, MAX_BODY)
         try:
             options = JobRequest.model_validate_json(raw or b"{}")
         except ValidationError as exc:
@@ -160,10 +171,9 @@ def _load_static() -> dict[str, bytes]:
     return {entry.name: entry.read_bytes() for entry in folder.iterdir() if entry.is_file()}
 
 
-def _file_response(body: bytes, suffix: str) -> HttpResponse:
-    headers = {
-        "content-type": _CONTENT_TYPES.get(suffix, "application/octet-stream"),
-        "cache-control": "no-cache",
-        "x-content-type-options": "nosniff",
-    }
-    return HttpResponse(200, body, headers)
+def _file_response(body: bytes, suffix: str) -> Response:
+    return Response(
+        body,
+        media_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+        headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"},
+    )

@@ -2,7 +2,10 @@
 
     from tidings.server import JsonApi
     api = JsonApi(realtime, token=os.environ["TIDINGS_API_TOKEN"], base="/api/realtime")
-    # api.router answers POST /api/realtime/emit and GET /api/realtime/history
+    app = Starlette(routes=[*api.routes, ...])  # POST /api/realtime/emit, GET /api/realtime/history
+
+``build_app(ServeConfig(...))`` is the whole app of ``tidings serve``: a
+Starlette app (``ServerApp``) to extend or mount (docs/cli.md).
 
 Needs ``pip install 'tidings[server]'`` to run: uvicorn (``_run``), or with
 ``--native`` tidings' own asyncio server (``_native_run``, ``_workers``).

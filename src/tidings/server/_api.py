@@ -23,9 +23,12 @@ import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tidings._exceptions import BackendError, CursorExpiredError, InvalidInputError, TidingsError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
 
-from ._http import HttpError, HttpRequest, HttpResponse, Router, json_response
+from tidings._exceptions import BackendError, CursorExpiredError, InvalidInputError, TidingsError
+from tidings.web import HttpError, json_response, json_route, query_param, read_json
 
 if TYPE_CHECKING:
     from tidings._message import Message
@@ -49,7 +52,11 @@ def check_api_token(token: str) -> str:
 
 
 class JsonApi:
-    """The ``/emit`` and ``/history`` routes under ``base`` for ``realtime``."""
+    """The ``/emit`` and ``/history`` routes under ``base`` for ``realtime``.
+
+    ``routes`` go into any Starlette app (``Starlette(routes=[*api.routes, ...])``);
+    ``router`` is the same routes as an ASGI app of their own.
+    """
 
     def __init__(
         self, realtime: Realtime, *, token: str, base: str = "", max_body_bytes: int = DEFAULT_MAX_BODY
@@ -57,11 +64,13 @@ class JsonApi:
         self._realtime = realtime
         self._token = check_api_token(token).encode("utf-8")
         self._max_body = max_body_bytes
-        self.router = Router()
-        self.router.add(f"{base}/emit", "POST", self._emit)
-        self.router.add(f"{base}/history", "GET", self._history)
+        self.routes = [
+            Route(f"{base}/emit", self._emit, methods=["POST"]),
+            Route(f"{base}/history", self._history, methods=["GET"]),
+        ]
+        self.router = Router(self.routes)
 
-    def _authorize(self, request: HttpRequest) -> None:
+    def _authorize(self, request: Request) -> None:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not credentials:
             raise HttpError(
@@ -72,9 +81,10 @@ class JsonApi:
         if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._token):
             raise HttpError(401, "invalid API token", headers={"www-authenticate": "Bearer"})
 
-    async def _emit(self, request: HttpRequest) -> HttpResponse:
+    @json_route
+    async def _emit(self, request: Request) -> Response:
         self._authorize(request)
-        body = await request.json(self._max_body)
+        body = await read_json(request, self._max_body)
         if not isinstance(body, dict):
             raise HttpError(400, "body must be a JSON object with channel and event/data or events")
         channel = _field(body, "channel", str)
@@ -82,20 +92,21 @@ class JsonApi:
         ids = await _checked(_emit_many(self._realtime, channel, items))
         return json_response(200, {"ids": ids})
 
-    async def _history(self, request: HttpRequest) -> HttpResponse:
+    @json_route
+    async def _history(self, request: Request) -> Response:
         self._authorize(request)
-        channel = request.param("channel")
+        channel = query_param(request, "channel")
         if not channel:
             raise HttpError(400, "missing query parameter 'channel'")
         options: dict[str, Any] = {}
         for name in ("limit", "start", "end"):
-            value = request.param(name)
+            value = query_param(request, name)
             if value is not None:
                 # ASCII only: int() also reads other scripts' digits ("١٢٣" is 123).
                 if _INTEGER.fullmatch(value) is None:
                     raise HttpError(400, f"{name}: must be an integer in ASCII digits, got {value[:40]!r}")
                 options[name] = int(value)
-        after = request.param("after")
+        after = query_param(request, "after")
         if after is not None:
             options["after"] = after
         messages = await _checked(_read_history(self._realtime, channel, options))

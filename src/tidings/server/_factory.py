@@ -22,7 +22,11 @@ _PROBE_CHANNEL = "tidings-startup-probe"
 
 
 def build_app(config: ServeConfig) -> ServerApp:
-    """The app for ``config``: the SSE endpoint, the JSON API if a token is set, the demo if asked."""
+    """The app for ``config``: the SSE endpoint, the JSON API if a token is set, the demo if asked.
+
+    An ordinary Starlette app: add routes to it, or mount it in another app
+    (then run its lifespan from that app's, as Starlette does not).
+    """
     from tidings.demo import DemoSite, demo_realtime
 
     # The same endpoints serve under uvicorn and under the native server.

@@ -6,11 +6,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from tidings._exceptions import AppLoadError as AppLoadError  # with the other errors; still importable here
 from tidings._realtime import Realtime
-
-
-class AppLoadError(Exception):
-    """``APP`` does not name a ``Realtime``; the message says what is wrong, in one line."""
 
 
 def load_realtime(spec: str, *, app_dir: str | Path = ".") -> Realtime:

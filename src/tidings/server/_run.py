@@ -22,6 +22,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from tidings._exceptions import ServerError as ServerError  # with the other errors; still importable here
+
 from ._app import ServerApp
 from ._config import CONFIG_ENV, ServeConfig
 
@@ -29,10 +31,6 @@ FACTORY = "tidings.server._factory:app_from_environment"
 # Past this, uvicorn stops waiting for responses that did not end on the
 # reconnect frame (a client that stopped reading).
 GRACE_SECONDS = 3.0
-
-
-class ServerError(Exception):
-    """The server could not start; one line for the operator."""
 
 
 def bind(host: str, port: int) -> socket.socket:
