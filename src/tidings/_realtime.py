@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._backend import Backend, Entry, Retention
-from ._backends import backend_from_url
+from ._backend_url import backend_from_url
 from ._channel import Channel
 from ._delivery import Subscription, _Consumer
 from ._exceptions import (
@@ -18,12 +18,12 @@ from ._exceptions import (
     UsageError,
     WrongEventLoopError,
 )
+from ._feed import Feed
 from ._limits import Limits
 from ._memory import MemoryBackend
 from ._message import Message
 from ._options import check_cursor, subscribe_history
 from ._schema import Schema
-from ._subscription import Feed
 
 if TYPE_CHECKING:
     from ._sync import SyncRealtime

@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from tidings._exceptions import BackendError, ClosedError, InvalidArgumentError
+from tidings._feed import Feed
 from tidings._ids import parse_id
-from tidings._subscription import Feed
 
 from ._connection import Connection, Stop, _Notice
 from ._endpoint import _STREAM_HEADERS, EndpointStats, RealtimeEndpoint, _adding_headers

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings._backend import Entry
 from tidings._exceptions import ClosedError
-from tidings._subscription import Feed
+from tidings._feed import Feed
 
 from ._cursor import channel_tag
 from ._frames import FrameCache, error_frame

@@ -1,7 +1,7 @@
 """``RedisBackend``: one Redis Stream per channel, live fan-out over Pub/Sub.
 
 ``RedisStreamsBackend`` holds what every Redis deployment shares -- the
-layout, reads, appends, the Pub/Sub hub -- on top of a ``Router`` that says
+layout, reads, appends, the Pub/Sub hub -- on top of a ``NodeRouter`` that says
 which server serves a channel: ``RedisBackend`` has one server,
 ``RedisClusterBackend`` (``_cluster``) a Redis Cluster.
 """
@@ -33,9 +33,9 @@ from ._config import (
 )
 from ._connections import Command, Connections, server_name
 from ._errors import wrap
+from ._hub import PubSubHub
 from ._layout import LAYOUTS, Layout, parse_raw_id
-from ._listener import PubSubHub
-from ._routing import STAT_NAMES, Node, Router, SingleRouter, new_stats
+from ._routing import STAT_NAMES, Node, NodeRouter, SingleNodeRouter, new_stats
 from ._scripts import AFTER, HEAD, Script
 from ._writer import AppendWriter
 
@@ -48,7 +48,7 @@ class _Runtime:
     closes the loop), so connections never outlive their loop unclosed.
     """
 
-    def __init__(self, router: Router, hub: PubSubHub) -> None:
+    def __init__(self, router: NodeRouter, hub: PubSubHub) -> None:
         self.router = router
         self.hub = hub
         self._released = False
@@ -224,7 +224,7 @@ class RedisStreamsBackend(Backend):
     # -- internals ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def _make_router(self) -> Router:
+    def _make_router(self) -> NodeRouter:
         """The router for one event loop's lifetime (nothing connects yet)."""
 
     def _node(self, name: str, pool: ConnectionPool, *, owns_pool: bool) -> Node:
@@ -344,18 +344,18 @@ class RedisBackend(RedisStreamsBackend):
         """
         return cls(url, **options)
 
-    def _make_router(self) -> Router:
+    def _make_router(self) -> NodeRouter:
         if self._client is not None:
             pool: ConnectionPool = self._client.connection_pool
         else:
             assert self._url is not None
             pool = self._pool(self._url)
         node = self._node(server_name(pool), pool, owns_pool=self._client is None)
-        return SingleRouter(node, timeout=self._timeout, stats=self._stats)
+        return SingleNodeRouter(node, timeout=self._timeout, stats=self._stats)
 
 
 async def _run_script(
-    router: Router, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
+    router: NodeRouter, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
 ) -> Any:
     """EVALSHA, falling back to EVAL (which also caches it) when Redis lost the script."""
     try:
