@@ -38,10 +38,10 @@ except ImportError as exc:  # tests/asgi/test_without_httptools.py
         f"server extra: pip install 'tidings[server]' ({exc})"
     ) from exc
 
+from tidings._checks import positive_int, positive_seconds
 from tidings._exceptions import InvalidArgumentError
 
 from ._responses import error_response
-from ._settings import check_int, check_number
 from ._types import ASGIApp, Message, Scope
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ class HttpLimits:
     def __post_init__(self) -> None:
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 0:
             raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {self.max_body!r}")
-        check_int("max_header_size", self.max_header_size)
-        check_number("request_timeout", self.request_timeout)
+        positive_int("max_header_size", self.max_header_size)
+        positive_seconds("request_timeout", self.request_timeout)
 
 
 def head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:

@@ -19,15 +19,14 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT
 
 from tidings._backend import Backend, Entry, LiveListener, LiveSubscription, Retention
+from tidings._checks import positive_int, positive_seconds
 from tidings._exceptions import ClosedError, CursorExpiredError, InvalidArgumentError, WrongEventLoopError
 from tidings._ids import MAX_KEY, MIN_KEY, IdKey, format_id
 
 from ._config import (
     DEFAULT_URL,
-    check_count,
     check_layout,
     check_prefix,
-    check_seconds,
     parse_url,
     with_url_options,
 )
@@ -101,12 +100,12 @@ class RedisStreamsBackend(Backend):
         connection_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._layout = layout
-        self._timeout = check_seconds("command_timeout", command_timeout)
-        self._max_connections = check_count("max_connections", max_connections)
-        self._health_check_interval = check_seconds("health_check_interval", health_check_interval)
-        self._reconnect_delay = check_seconds("reconnect_delay", reconnect_delay)
+        self._timeout = positive_seconds("command_timeout", command_timeout)
+        self._max_connections = positive_int("max_connections", max_connections)
+        self._health_check_interval = positive_seconds("health_check_interval", health_check_interval)
+        self._reconnect_delay = positive_seconds("reconnect_delay", reconnect_delay)
         self._max_reconnect_delay = max(
-            self._reconnect_delay, check_seconds("max_reconnect_delay", max_reconnect_delay)
+            self._reconnect_delay, positive_seconds("max_reconnect_delay", max_reconnect_delay)
         )
         if connection_options is not None and not isinstance(connection_options, Mapping):
             raise InvalidArgumentError("connection_options", f"must be a mapping, got {connection_options!r}")
