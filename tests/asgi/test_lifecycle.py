@@ -6,11 +6,12 @@ import asyncio
 import time
 from typing import Any
 
+from tests.support.waiting import wait_until
 from tidings import Realtime
 from tidings._ids import now_ms
 from tidings.asgi import handle
 
-from .conftest import Open, Serve, check_shutdown, wait_until
+from .conftest import Open, Serve, check_shutdown
 from .live_server import LiveServer
 from .raw_http import RawStream
 

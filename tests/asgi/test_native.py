@@ -11,13 +11,14 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.waiting import wait_until
 from tidings import InvalidArgumentError, Limits, Realtime
 from tidings._ids import now_ms
 from tidings.asgi import Request, Response, serve_native
 from tidings.asgi._cursor import channel_tag
 from tidings.asgi._native import native_endpoint, serve_endpoints
 
-from .conftest import Native, Open, check_shutdown, replay_while_emitting, stored_after, wait_until
+from .conftest import Native, Open, check_shutdown, replay_while_emitting, stored_after
 from .raw_http import RawStream
 
 
