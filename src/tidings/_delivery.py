@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ._backend import BackendStatus, Entry
+from ._feed import Feed
 from ._message import Message
-from ._subscription import Feed
 
 logger = logging.getLogger("tidings")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from ._checks import positive_int
 from ._exceptions import InvalidArgumentError, InvalidChannelError
 
 MIB = 1024 * 1024
@@ -50,9 +51,7 @@ class Limits:
             "subscriber_queue",
             "max_batch",
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(f"Limits.{name}", f"must be a positive int, got {value!r}")
+            positive_int(f"Limits.{name}", getattr(self, name))
 
     def check_channel(self, name: object) -> str:
         """Return ``name`` if it is a valid channel name, else raise ``InvalidChannelError``.

@@ -8,8 +8,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._backend import Backend, Entry, Retention
-from ._backends import backend_from_url
+from ._backend_url import backend_from_url
 from ._channel import Channel
+from ._checks import positive_int_or_none
 from ._delivery import Subscription, _Consumer
 from ._exceptions import (
     ClosedError,
@@ -18,12 +19,12 @@ from ._exceptions import (
     UsageError,
     WrongEventLoopError,
 )
+from ._feed import Feed
 from ._limits import Limits
 from ._memory import MemoryBackend
 from ._message import Message
 from ._options import check_cursor, subscribe_history
 from ._schema import Schema
-from ._subscription import Feed
 
 if TYPE_CHECKING:
     from ._sync import SyncRealtime
@@ -68,8 +69,8 @@ class Realtime:
         if not isinstance(self._limits, Limits):
             raise InvalidArgumentError("limits", f"must be a tidings.Limits, got {limits!r}")
         self._retention = Retention(
-            max_length=_positive_or_none("max_length", max_length),
-            expire_after_secs=_positive_or_none("expire_after_secs", expire_after_secs),
+            max_length=positive_int_or_none("max_length", max_length),
+            expire_after_secs=positive_int_or_none("expire_after_secs", expire_after_secs),
         )
         if backend is not None and redis is not None:
             raise InvalidArgumentError("redis", "give either backend= or redis=, not both")
@@ -247,11 +248,3 @@ class Realtime:
 
     def _decode(self, entry: Entry) -> Message:
         return self._schema.message(entry)
-
-
-def _positive_or_none(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(name, f"must be a positive int or None, got {value!r}")
-    return value

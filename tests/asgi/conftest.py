@@ -157,13 +157,3 @@ async def check_shutdown(
     refused = await open_stream(server, "/?channel=c")
     assert refused.status == 503
     assert "shutting down" in (await refused.json())["error"]
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tidings import Limits, Realtime
 from tidings._ids import now_ms
 from tidings.asgi import handle
 
-from .conftest import Open, Start, check_shutdown, stored_after, wait_until
+from .conftest import Open, Start, check_shutdown, stored_after
 from .live_server import LiveServer
 from .raw_http import RawStream
 

@@ -16,11 +16,12 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.waiting import wait_until
 from tidings import InvalidArgumentError, Realtime
 from tidings.asgi import Request, Response, handle, serve_native
 from tidings.native._server import serve_endpoints
 
-from .conftest import Native, Open, wait_until
+from .conftest import Native, Open
 from .raw_http import RawStream
 
 

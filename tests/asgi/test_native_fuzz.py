@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tidings import Realtime
 from tidings.asgi import Response
 from tidings.asgi._cursor import channel_tag
 
-from .conftest import Native, wait_until
+from .conftest import Native
 from .raw_http import RawStream
 
 CASES = int(os.environ.get("TIDINGS_FUZZ_CASES", "500"))

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.waiting import wait_until
 from tidings import InvalidArgumentError, Realtime
 from tidings.asgi import NativeServer, Response
 
-from .conftest import Native, wait_until
+from .conftest import Native
 from .raw_http import RawStream
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis
 
+from tests.support.waiting import wait_until
 from tidings import Channel, Limits, Realtime
 from tidings.asgi import NativeServer
 from tidings.asgi._connection import Connection
@@ -20,7 +21,7 @@ from tidings.native._writer import TransportWriter
 from tidings.redis import RedisBackend
 
 from ..support.redis_server import RedisServer
-from .conftest import Native, Open, emit_numbers, stored_after, wait_until
+from .conftest import Native, Open, emit_numbers, stored_after
 from .raw_http import Frame, RawStream
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.support.redis_server import free_port
+from tests.support.waiting import wait_until
 from tidings import Limits, Realtime
 from tidings.asgi import handle
 from tidings.redis import RedisBackend
 
-from .conftest import Open, Serve, wait_until
+from .conftest import Open, Serve
 
 
 @pytest.mark.parametrize(

@@ -12,13 +12,14 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.chromium import CHROMIUM
+from tests.support.waiting import wait_until
 
 from .conftest import TOKEN, RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
@@ -44,14 +45,6 @@ def workers_of(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s")
-        await asyncio.sleep(0.05)
 
 
 async def open_streams(
@@ -125,7 +118,7 @@ async def test_a_worker_that_dies_is_replaced(native_workers: TidingsProcess, re
         pid = server.process.pid
         first, second = workers_of(pid)
         os.kill(first, signal.SIGKILL)
-        await wait_for(lambda: len(set(workers_of(pid)) - {first, second}) == 1)
+        await wait_until(lambda: len(set(workers_of(pid)) - {first, second}) == 1, timeout=20)
         # Served, whichever worker takes each connection.
         async with httpx.AsyncClient(timeout=10) as http:
             for response, _ in await streams_receiving(http, server, redis_url, "again", 6):

@@ -4,10 +4,10 @@ import uuid
 
 import pytest
 
-from tests.asgi.conftest import realtime, serve, wait_until
+from tests.asgi.conftest import realtime, serve
 from tests.support.redis_server import RedisServer
 
-__all__ = ["realtime", "redis_url", "serve", "unique_prefix", "wait_until"]
+__all__ = ["realtime", "redis_url", "serve", "unique_prefix"]
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import pytest
 from redis.crc import key_slot
 
 from tests.support.redis_cluster import Node, RedisCluster
-from tests.support.waiting import wait_for_count, wait_until
-from tidings import BackendStatus, BackendUnavailableError, Message, Realtime
+from tests.support.waiting import wait_for_count, wait_for_sentinel, wait_until
+from tidings import BackendStatus, BackendUnavailableError, Channel, Message, Realtime
 from tidings._ids import parse_id
 from tidings.redis import RedisClusterBackend
 
@@ -75,10 +75,16 @@ def stored_ids(node: Node, key: str) -> list[str]:
         client.close()
 
 
+def hot_channel(watchers: list[Watcher]) -> Channel:
+    """The channel every watcher subscribes to, for emitting into."""
+    watcher = watchers[0]
+    return watcher.realtime.channel(watcher.subscription.channel)
+
+
 async def assert_everyone_got(watchers: list[Watcher], history: list[str]) -> None:
     for watcher in watchers:
         await wait_for_count(watcher.got, len(history), timeout=20)
-    await asyncio.sleep(0.1)  # room for a duplicate to show up
+    await wait_for_sentinel(hot_channel(watchers), *(watcher.got for watcher in watchers))
     for watcher in watchers:
         assert [m.id for m in watcher.got] == history
         assert watcher.subscription.status is BackendStatus.CONNECTED
@@ -233,7 +239,7 @@ async def assert_everyone_got_despite_async_replication(watchers: list[Watcher],
         await wait_until(
             lambda w=watcher: wanted <= {m.id for m in w.got}, timeout=30, what="the whole history"
         )
-    await asyncio.sleep(0.1)
+    await wait_for_sentinel(hot_channel(watchers), *(watcher.got for watcher in watchers))
     for watcher in watchers:
         ids = [m.id for m in watcher.got]
         assert [parse_id(i) for i in ids] == sorted({parse_id(i) for i in ids})  # in order, no duplicate

@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from tests.cli.processes import REPO, TidingsProcess, cli_env
+from tests.support.waiting import wait_until
 from tidings import Realtime
 from tidings._ids import parse_id
 from tidings.client import SSEParser
@@ -73,15 +74,6 @@ def servers(shared_url: str) -> Iterator[list[TidingsProcess]]:
                 assert server.stop() == 0, server.stderr
 
 
-async def wait_for(condition: object, what: str, timeout: float = 30) -> None:
-    assert callable(condition)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 async def test_every_event_reaches_clients_of_both_servers_once(
     servers: list[TidingsProcess], shared_url: str
 ) -> None:
@@ -96,20 +88,39 @@ async def test_every_event_reaches_clients_of_both_servers_once(
             )
             assert response.status_code == 200
             tasks.append(group.create_task(reader.read(response)))
-        await wait_for(lambda: all(r.connected == set(CHANNELS) for r in readers), "both streams live")
+        await wait_until(
+            lambda: all(r.connected == set(CHANNELS) for r in readers), timeout=30, what="both streams live"
+        )
         emitter = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.cluster.emitter", shared_url, str(EVENTS), *CHANNELS,
             cwd=REPO, stdout=subprocess.PIPE,
         )  # fmt: skip
         output, _ = await emitter.communicate()
         assert emitter.returncode == 0 and output.decode().strip() == f"emitted {EVENTS}"
-        await wait_for(lambda: all(r.total >= EVENTS for r in readers), "every event on both streams")
-        await asyncio.sleep(0.2)  # room for a duplicate to show up
+        await wait_until(
+            lambda: all(r.total >= EVENTS for r in readers), timeout=30, what="every event on both streams"
+        )
+        # One more event per channel, the newest: once both streams carry it,
+        # a duplicate of an earlier one would have shown up before it.
+        async with Realtime(redis=shared_url) as sender:
+            sentinels = {
+                channel: await sender.channel(channel).emit("sentinel", None) for channel in CHANNELS
+            }
+        await wait_until(
+            lambda: all(sentinels[c] in r.events[c] for r in readers for c in CHANNELS),
+            timeout=30,
+            what="the sentinel events on both streams",
+        )
+        for reader in readers:
+            for channel, sentinel in sentinels.items():
+                assert reader.events[channel].pop() == sentinel
+                reader.total -= 1
         for task in tasks:
             task.cancel()
     async with Realtime(redis=shared_url) as realtime:
         for channel in CHANNELS:
-            stored = [m.id for m in await realtime.channel(channel).history(limit=EVENTS)]
+            history = await realtime.channel(channel).history(limit=EVENTS)
+            stored = [m.id for m in history if m.event != "sentinel"]
             assert len(stored) == EVENTS // len(CHANNELS)
             for reader in readers:
                 assert reader.events[channel] == stored, channel

@@ -175,11 +175,12 @@ async def test_every_entry_above_head_arrives_once_and_none_below(make_backend: 
     sub_second = await backend.subscribe("head", second)
     assert sub_second.head == parse_id(after[-1])
     later = [await append_one(backend, "head", f"late{i}") for i in range(3)]
-    await wait_for_count(first.entries, 5)
-    await wait_for_count(second.entries, 3)
-    await asyncio.sleep(0.05)  # room for a stray duplicate to show up
-    assert [e.id for e in first.entries] == after + later
-    assert [e.id for e in second.entries] == later
+    # Delivery is in id order: once the newest entry is in, a stray duplicate would be too.
+    sentinel = await append_one(backend, "head", "sentinel")
+    await wait_for_count(first.entries, 6)
+    await wait_for_count(second.entries, 4)
+    assert [e.id for e in first.entries] == [*after, *later, sentinel]
+    assert [e.id for e in second.entries] == [*later, sentinel]
     await sub_first.close()
     await sub_second.close()
 

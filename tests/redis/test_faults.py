@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from tests.support.redis_server import RedisServer
-from tests.support.waiting import wait_for_count, wait_until
+from tests.support.waiting import wait_for_count, wait_for_sentinel, wait_until
 from tidings import BackendStatus, BackendUnavailableError, Message, Realtime
 from tidings._ids import parse_id
 from tidings.redis import RedisBackend
@@ -77,7 +77,7 @@ async def stream_through_fault(
     await task
     history = stored_ids(server, "tidings:stream")
     await wait_for_count(received, len(history), timeout=20)
-    await asyncio.sleep(0.1)  # room for a duplicate to show up
+    await wait_for_sentinel(emitter.channel("stream"), received)
     assert [m.id for m in received] == history
     assert set(acknowledged) <= set(history)
     assert len(acknowledged) > events // 2

@@ -19,8 +19,8 @@ import pytest
 from tidings import Realtime
 from tidings._ids import IdKey
 from tidings.redis import RedisBackend
+from tidings.redis._hub import PubSubHub
 from tidings.redis._link import Link
-from tidings.redis._listener import PubSubHub
 
 from .conftest import MakeRedisBackend
 from .test_pubsub import Recorder

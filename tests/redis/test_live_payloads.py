@@ -4,14 +4,13 @@ listeners re-read history, and no cursor moves because of it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
 import pytest
 import redis
 
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_for_sentinel, wait_until
 from tidings import Message, Realtime
 from tidings.redis._layout import MalformedMessageError, TidingsLayout, UpstashLayout
 
@@ -93,7 +92,7 @@ async def test_a_malformed_live_message_never_reaches_subscribers(
         for index in range(3):
             await channel.emit("after", index)
         await wait_until(lambda: len(got) == 4, what="every real event")
-    await asyncio.sleep(0.05)  # room for a stray delivery
+    await wait_for_sentinel(channel, got)
     assert [(m.event, m.data) for m in got] == [("before", 1), ("after", 0), ("after", 1), ("after", 2)]
     assert errors == []
     assert any("malformed" in record.getMessage() for record in caplog.records)

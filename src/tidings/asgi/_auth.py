@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from tidings._checks import positive_seconds
 from tidings._exceptions import InvalidArgumentError, InvalidInputError
 
 from ._request import Request
@@ -87,9 +88,7 @@ class TokenAuth:
             raise InvalidArgumentError(
                 "channels", f"must be one or more non-empty channel names, got {names!r}"
             )
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
-            raise InvalidArgumentError("ttl", f"must be a positive number of seconds, got {ttl!r}")
-        claims = {"c": names, "e": int(self._clock() + ttl)}
+        claims = {"c": names, "e": int(self._clock() + positive_seconds("ttl", ttl))}
         body = _b64encode(orjson.dumps(claims))
         return f"{body}.{self._sign(body)}"
 

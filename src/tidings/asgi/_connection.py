@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 from tidings._backend import Entry
 from tidings._exceptions import BackendError, ClosedError, CursorExpiredError
+from tidings._feed import Feed
 from tidings._ids import IdKey, format_id, now_ms, parse_id
-from tidings._subscription import Feed
 
 from ._cursor import channel_tag, encode_cursor
 from ._frames import (

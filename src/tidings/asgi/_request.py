@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl
 
 from tidings._exceptions import InvalidInputError
 from tidings._ids import IdKey
+from tidings._realtime import DEFAULT_CHANNEL
 
 from ._cursor import decode_cursor, parse_last_ack
 from ._errors import BadRequest
 from ._types import Scope
 
-DEFAULT_CHANNEL = "default"
 _MAX_QUERY_BYTES = 64 * 1024
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidings._checks import positive_int, positive_seconds
 from tidings._exceptions import InvalidArgumentError
+
+# The @upstash/realtime client reconnects after 75 s of silence.
+_MAX_PING_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,30 +24,18 @@ class StreamSettings:
     shutdown_timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        # The @upstash/realtime client reconnects after 75 s of silence.
-        check_number("ping_interval", self.ping_interval, upper=60.0)
+        if positive_seconds("ping_interval", self.ping_interval) > _MAX_PING_INTERVAL:
+            raise InvalidArgumentError(
+                "ping_interval",
+                f"{self.ping_interval} s is too long; at most {_MAX_PING_INTERVAL} s (the browser "
+                "client gives up after 75 s without a frame)",
+            )
         if self.max_duration is not None:
-            check_number("max_duration", self.max_duration)
-        check_int("max_channels", self.max_channels)
-        check_int("max_replay", self.max_replay)
+            positive_seconds("max_duration", self.max_duration)
+        positive_int("max_channels", self.max_channels)
+        positive_int("max_replay", self.max_replay)
         if self.max_connections is not None:
-            check_int("max_connections", self.max_connections)
+            positive_int("max_connections", self.max_connections)
         if self.retry_ms is not None:
-            check_int("retry_ms", self.retry_ms)
-        check_number("shutdown_timeout", self.shutdown_timeout)
-
-
-def check_number(name: str, value: object, *, upper: float | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise InvalidArgumentError(name, f"must be a positive number of seconds, got {value!r}")
-    if upper is not None and value > upper:
-        raise InvalidArgumentError(
-            name,
-            f"{value} s is too long; at most {upper} s (the browser client gives up "
-            "after 75 s without a frame)",
-        )
-
-
-def check_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(name, f"must be a positive int, got {value!r}")
+            positive_int("retry_ms", self.retry_ms)
+        positive_seconds("shutdown_timeout", self.shutdown_timeout)

@@ -37,7 +37,7 @@ def check_config(config: ServeConfig, workers: int) -> None:
     if workers < 1:
         raise usage(f"--workers must be at least 1, got {workers}")
     if config.redis is not None:
-        from tidings._backends import backend_from_url
+        from tidings._backend_url import backend_from_url
 
         try:
             backend_from_url(config.redis)  # checks the URL; connects to nothing

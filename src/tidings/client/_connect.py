@@ -6,13 +6,15 @@ from collections.abc import Iterable, Mapping
 
 import httpx
 
+from tidings import DEFAULT_CHANNEL
+
 from ._stream import ErrorHandler, Position, RemoteStream
 
 
 def connect(
     url: str,
     *,
-    channels: Iterable[str] = ("default",),
+    channels: Iterable[str] = (DEFAULT_CHANNEL,),
     last_ack: Position | Mapping[str, Position] | None = None,
     events: Iterable[str] | None = None,
     params: Mapping[str, str] | None = None,

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tidings import InvalidArgumentError, Message
+from tidings import DEFAULT_CHANNEL, InvalidArgumentError, Message
 from tidings._ids import IdKey, now_ms, parse_id
 
 from ._errors import ConnectionFailedError, ConnectionRejectedError, RemoteError
@@ -60,7 +60,7 @@ class RemoteStream:
         self,
         url: str,
         *,
-        channels: Iterable[str] = ("default",),
+        channels: Iterable[str] = (DEFAULT_CHANNEL,),
         last_ack: Position | Mapping[str, Position] | None = None,
         events: Iterable[str] | None = None,
         params: Mapping[str, str] | None = None,

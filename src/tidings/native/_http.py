@@ -40,11 +40,11 @@ except ImportError as exc:  # tests/asgi/test_without_httptools.py
         f"server extra: pip install 'tidings[server]' ({exc})"
     ) from exc
 
+from tidings._checks import positive_int, positive_seconds
 from tidings._exceptions import InvalidArgumentError
 from tidings.asgi._connection import Connection
 from tidings.asgi._endpoint import RealtimeEndpoint
 from tidings.asgi._responses import error_response
-from tidings.asgi._settings import check_int, check_number
 from tidings.asgi._types import ASGIApp, Message, Scope
 
 from ._tap import Taps
@@ -73,8 +73,8 @@ class HttpLimits:
     def __post_init__(self) -> None:
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 0:
             raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {self.max_body!r}")
-        check_int("max_header_size", self.max_header_size)
-        check_number("request_timeout", self.request_timeout)
+        positive_int("max_header_size", self.max_header_size)
+        positive_seconds("request_timeout", self.request_timeout)
 
 
 def head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings._backend import Entry
 from tidings._exceptions import ClosedError
-from tidings._subscription import Feed
+from tidings._feed import Feed
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
 from tidings.asgi._frames import FrameCache, error_frame

@@ -1,7 +1,7 @@
 """``RedisBackend``: one Redis Stream per channel, live fan-out over Pub/Sub.
 
 ``RedisStreamsBackend`` holds what every Redis deployment shares -- the
-layout, reads, appends, the Pub/Sub hub -- on top of a ``Router`` that says
+layout, reads, appends, the Pub/Sub hub -- on top of a ``NodeRouter`` that says
 which server serves a channel: ``RedisBackend`` has one server,
 ``RedisClusterBackend`` (``_cluster``) a Redis Cluster.
 """
@@ -19,23 +19,22 @@ from redis.exceptions import NoScriptError, RedisError
 from redis.typing import EncodableT
 
 from tidings._backend import Backend, Entry, LiveListener, LiveSubscription, Retention
+from tidings._checks import positive_int, positive_seconds
 from tidings._exceptions import ClosedError, CursorExpiredError, InvalidArgumentError, WrongEventLoopError
 from tidings._ids import MAX_KEY, MIN_KEY, IdKey, format_id
 
 from ._config import (
     DEFAULT_URL,
-    check_count,
     check_layout,
     check_prefix,
-    check_seconds,
     parse_url,
     with_url_options,
 )
 from ._connections import Command, Connections, server_name
 from ._errors import wrap
+from ._hub import PubSubHub
 from ._layout import LAYOUTS, Layout, parse_raw_id
-from ._listener import PubSubHub
-from ._routing import STAT_NAMES, Node, Router, SingleRouter, new_stats
+from ._routing import STAT_NAMES, Node, NodeRouter, SingleNodeRouter, new_stats
 from ._scripts import AFTER, HEAD, Script
 from ._writer import AppendWriter
 
@@ -48,7 +47,7 @@ class _Runtime:
     closes the loop), so connections never outlive their loop unclosed.
     """
 
-    def __init__(self, router: Router, hub: PubSubHub) -> None:
+    def __init__(self, router: NodeRouter, hub: PubSubHub) -> None:
         self.router = router
         self.hub = hub
         self._released = False
@@ -101,12 +100,12 @@ class RedisStreamsBackend(Backend):
         connection_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._layout = layout
-        self._timeout = check_seconds("command_timeout", command_timeout)
-        self._max_connections = check_count("max_connections", max_connections)
-        self._health_check_interval = check_seconds("health_check_interval", health_check_interval)
-        self._reconnect_delay = check_seconds("reconnect_delay", reconnect_delay)
+        self._timeout = positive_seconds("command_timeout", command_timeout)
+        self._max_connections = positive_int("max_connections", max_connections)
+        self._health_check_interval = positive_seconds("health_check_interval", health_check_interval)
+        self._reconnect_delay = positive_seconds("reconnect_delay", reconnect_delay)
         self._max_reconnect_delay = max(
-            self._reconnect_delay, check_seconds("max_reconnect_delay", max_reconnect_delay)
+            self._reconnect_delay, positive_seconds("max_reconnect_delay", max_reconnect_delay)
         )
         if connection_options is not None and not isinstance(connection_options, Mapping):
             raise InvalidArgumentError("connection_options", f"must be a mapping, got {connection_options!r}")
@@ -224,7 +223,7 @@ class RedisStreamsBackend(Backend):
     # -- internals ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def _make_router(self) -> Router:
+    def _make_router(self) -> NodeRouter:
         """The router for one event loop's lifetime (nothing connects yet)."""
 
     def _node(self, name: str, pool: ConnectionPool, *, owns_pool: bool) -> Node:
@@ -344,18 +343,18 @@ class RedisBackend(RedisStreamsBackend):
         """
         return cls(url, **options)
 
-    def _make_router(self) -> Router:
+    def _make_router(self) -> NodeRouter:
         if self._client is not None:
             pool: ConnectionPool = self._client.connection_pool
         else:
             assert self._url is not None
             pool = self._pool(self._url)
         node = self._node(server_name(pool), pool, owns_pool=self._client is None)
-        return SingleRouter(node, timeout=self._timeout, stats=self._stats)
+        return SingleNodeRouter(node, timeout=self._timeout, stats=self._stats)
 
 
 async def _run_script(
-    router: Router, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
+    router: NodeRouter, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
 ) -> Any:
     """EVALSHA, falling back to EVAL (which also caches it) when Redis lost the script."""
     try:

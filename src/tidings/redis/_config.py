@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tidings._backend_url import CLUSTER_SCHEMES, REDIS_SCHEMES, REDIS_VARIANTS
 from tidings._exceptions import InvalidArgumentError, UsageError
 
 from ._layout import LAYOUTS
@@ -14,14 +15,6 @@ from ._layout import LAYOUTS
 DEFAULT_URL = "redis://localhost:6379/0"
 DEFAULT_PREFIX = "tidings:"
 
-# redis-py speaks these; valkey:// is an alias some deployments use.
-_SCHEMES = {"redis": "redis", "rediss": "rediss", "unix": "unix", "valkey": "redis", "valkeys": "rediss"}
-CLUSTER_SCHEMES = {
-    "redis+cluster": "redis",
-    "rediss+cluster": "rediss",
-    "valkey+cluster": "redis",
-    "valkeys+cluster": "rediss",
-}
 # Query parameters that are ours, not redis-py's connection options.
 _OUR_PARAMS = ("prefix", "layout", "command_timeout")
 _DEFAULT_PORT = 6379
@@ -77,17 +70,17 @@ def parse_url(url: str) -> Target:
             f"{scheme}:// is a Redis Cluster URL: use tidings.redis.RedisClusterBackend "
             "(or Realtime(redis=...), which picks it)"
         )
-    if scheme.startswith(("redis+", "rediss+", "valkey+", "valkeys+")):
+    if scheme.startswith(REDIS_VARIANTS):
         raise UsageError(
             f"the {scheme}:// scheme is not supported yet by tidings' Redis backend; use redis://, "
             "rediss://, unix:// or redis+cluster://"
         )
-    if scheme not in _SCHEMES:
+    if scheme not in REDIS_SCHEMES:
         raise InvalidArgumentError(
             "url", f"unsupported scheme {scheme!r}; use redis://, rediss:// or unix://"
         )
     ours, theirs = _split_query(parts.query)
-    cleaned = urlunsplit((_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
+    cleaned = urlunsplit((REDIS_SCHEMES[scheme], parts.netloc, parts.path, theirs, parts.fragment))
     _check_connection_options(cleaned)
     return Target(cleaned, ours.get("prefix"), ours.get("layout"), _url_timeout(ours))
 
@@ -239,15 +232,3 @@ def check_prefix(prefix: object, layout: str) -> str:
             f"away from unrelated Redis keys; got {prefix!r}",
         )
     return prefix
-
-
-def check_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InvalidArgumentError(name, f"must be a positive number of seconds, got {value!r}")
-    return float(value)
-
-
-def check_count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(name, f"must be a positive int, got {value!r}")
-    return value

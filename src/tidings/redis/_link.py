@@ -1,6 +1,6 @@
 """One Pub/Sub connection to one Redis node: commands out, replies and messages in.
 
-The hub (``_listener``) keeps a ``Link`` per node and decides what to
+The hub (``_hub``) keeps a ``Link`` per node and decides what to
 subscribe where; this module only speaks the protocol. A sender task writes
 the queued commands in order; the reader parses what arrives and hands it to
 the hub, telling replies from server pushes: every command we send is

@@ -1,7 +1,7 @@
 """Which Redis server serves a key, and calls that follow the key there.
 
 A ``Node`` is one Redis server as the backend uses it: a pool for reads and
-a coalescing writer for appends. A ``Router`` maps each key to its node and
+a coalescing writer for appends. A ``NodeRouter`` maps each key to its node and
 runs every read and append through one retry loop, until ``command_timeout``:
 
 * unreachable (refused, reset, ``LOADING``...): back off and try again --
@@ -15,7 +15,7 @@ None of these replies means the command ran, so resending cannot duplicate
 an append. An append whose outcome is unknown (the connection died after it
 was sent) is never retried: its caller gets ``BackendUnavailableError``.
 
-``SingleRouter`` is the one-server case; ``ClusterRouter`` (``_topology``)
+``SingleNodeRouter`` is the one-server case; ``ClusterNodeRouter`` (``_cluster``)
 reads the slot map of a Redis Cluster.
 """
 
@@ -74,7 +74,7 @@ class Node:
         return f"<Node {self.name}>"
 
 
-class Router(abc.ABC):
+class NodeRouter(abc.ABC):
     """Maps keys to nodes; reads and appends with retries and redirections."""
 
     sharded: ClassVar[bool]
@@ -194,7 +194,7 @@ class Router(abc.ABC):
             await node.aclose()
 
 
-class SingleRouter(Router):
+class SingleNodeRouter(NodeRouter):
     """Everything on one Redis server."""
 
     sharded = False

@@ -10,8 +10,18 @@ from ._exceptions import InvalidArgumentError, UsageError
 if TYPE_CHECKING:
     from ._backend import Backend
 
-REDIS_SCHEMES = ("redis", "rediss", "unix", "valkey", "valkeys")
-CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster", "valkey+cluster", "valkeys+cluster")
+# Every Redis scheme tidings accepts, mapped to the one redis-py speaks;
+# valkey:// is an alias some deployments use.
+REDIS_SCHEMES = {"redis": "redis", "rediss": "rediss", "unix": "unix", "valkey": "redis", "valkeys": "rediss"}
+CLUSTER_SCHEMES = {
+    "redis+cluster": "redis",
+    "rediss+cluster": "rediss",
+    "valkey+cluster": "redis",
+    "valkeys+cluster": "rediss",
+}
+# A Redis scheme with a variant (redis+cluster://, redis+sentinel://...): the
+# Redis backend names the ones it does not support.
+REDIS_VARIANTS = ("redis+", "rediss+", "valkey+", "valkeys+")
 
 
 def backend_from_url(url: str) -> Backend:
@@ -24,7 +34,7 @@ def backend_from_url(url: str) -> Backend:
         from ._memory import MemoryBackend
 
         return MemoryBackend()
-    if scheme in REDIS_SCHEMES or scheme.startswith(("redis+", "rediss+", "valkey+", "valkeys+")):
+    if scheme in REDIS_SCHEMES or scheme.startswith(REDIS_VARIANTS):
         try:
             from .redis import RedisBackend, RedisClusterBackend
         except ImportError as exc:

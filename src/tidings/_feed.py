@@ -1,22 +1,61 @@
 """One subscriber's view of a channel: replay, then live, with no gap and no duplicate.
 
-The backend feeds live entries into ``on_entries``; the consumer (a callback
-task or an ``async for``) pulls them out. Between the two sits a bounded
-queue. Whenever the live feed cannot be trusted to be contiguous -- before the
-initial replay is done, after the backend reconnected (``on_reset``), or after
-the queue overflowed because the consumer is slow -- the subscription enters
-*catch-up*: live entries go to a bounded side buffer while the consumer reads
-history after the last id it accepted, and once a read comes back short the
-buffer is merged in by id. Ids at or below the last accepted one are dropped,
-so nothing is delivered twice; history covers everything the live feed missed,
-so nothing is skipped. If history was trimmed past that point, the consumer
-is told with ``EventsLostError`` -- never silently.
+The backend feeds live entries into ``on_entries``; the consumer pulls them
+out. Between the two sits a bounded queue. Whenever the live feed cannot be
+trusted to be contiguous -- before the initial replay is done, after the
+backend reconnected (``on_reset``), or after the queue overflowed because the
+consumer is slow -- the feed enters *catch-up*: live entries go to a bounded
+side buffer while the consumer reads history after the last id it accepted,
+and once a read comes back short the buffer is merged in by id. Ids at or
+below the last accepted one are dropped, so nothing is delivered twice;
+history covers everything the live feed missed, so nothing is skipped. If
+history was trimmed past that point, the consumer is told with
+``EventsLostError`` -- never silently.
 
-A consumer either awaits ``next_entry()``, or -- to serve many feeds from one
-task, like the SSE endpoint -- registers a waker (``set_waker``), called
-synchronously whenever the feed may have something for it, and then takes
-everything at once with ``pull()``. A feed allocates little until it is used:
-an idle subscriber holds two empty lists and no event object.
+Invariants (tests/unit/test_replay_properties.py checks them after every step):
+
+* needs catch-up (a history read is owed) => catching up (live entries go to
+  the side buffer, not to the queue);
+* not catching up => the side buffer is empty and has not overflowed;
+* the side buffer holds at most ``capacity`` entries; once more arrive it is
+  dropped and marked overflowed, and catch-up reads history once more;
+* live entries and catch-up pages are queued only while fewer than
+  ``capacity`` wait (the initial replay is queued whole); past that the feed
+  stops queueing and catches up later (a slow consumer costs history reads,
+  never memory);
+* ``position`` (the last accepted id) never decreases, every queued id is
+  above the one queued before it and at most ``position``: entries are
+  handed out in strictly increasing id order, each at most once;
+* a history read belongs to the epoch it started in: a reset while it runs
+  makes it stale, and another read follows;
+* once closed, nothing more is accepted and the queue is dropped; the
+  consumer gets the problems already reported, then ``None``.
+
+``settled`` means: live, no read owed, no problem to report, nothing queued,
+not closed -- everything accepted has been handed out. ``has_work`` means
+``pull()`` has something to return at once (entries, a problem, the end) or
+a read to run.
+
+Each consumer uses one of two APIs, never both on one feed:
+
+* ``next_entry()``, one entry at a time, waiting for live ones: the callback
+  and ``async for`` subscribers (``_delivery``). Entries stay in the feed's
+  queue until handed out, so ``subscriber_queue`` bounds what a slow handler
+  leaves waiting; pulling batches into a consumer-side list would let twice
+  that wait before catch-up starts.
+* ``set_waker()`` + ``pull()``, to serve many feeds from one writer: the
+  waker is called synchronously whenever ``has_work`` may have become true,
+  and ``pull()`` takes everything at once, awaiting only a history read. The
+  ASGI stream writer (``asgi/_connection``) awaits ``pull()``. Writers that
+  run inside a synchronous callback and cannot await (the native server's
+  ``Connection.take_ready`` and shared ``ChannelTap``) call ``pull_ready()``,
+  which is ``pull()`` minus the read, and when ``needs_read`` is true hand
+  the read to a task that awaits ``pull()``. ``settled`` and ``position``
+  tell a ``ChannelTap`` when a stream may switch from its own feed to the
+  shared one.
+
+A feed allocates little until it is used: an idle subscriber holds two empty
+lists and no event object.
 """
 
 from __future__ import annotations
@@ -209,17 +248,6 @@ class Feed:
             finally:
                 self._waiter = None
 
-    def drain_ready(self) -> list[Entry]:
-        """Every entry already queued, without waiting (for consumers that batch writes)."""
-        ready = self._queue
-        if self._taken:
-            ready = ready[self._taken :]
-            self._queue.clear()
-            self._taken = 0
-        else:
-            self._queue = []
-        return ready
-
     def set_waker(self, waker: Callable[[], None] | None) -> None:
         """Call ``waker()`` (synchronously, from the backend's delivery) whenever
         ``has_work`` may have become true; it must not block. None removes it."""
@@ -240,7 +268,7 @@ class Feed:
         if self._problems:
             return self._problems.pop(0)
         if self._taken < len(self._queue):
-            return self.drain_ready()
+            return self._drain()
         if self._closed:
             return None
         return []
@@ -252,12 +280,9 @@ class Feed:
         When nothing is queued and history must be read (catch-up), reads one
         page first; ``has_work`` tells whether more remains.
         """
-        if not self.needs_read:
-            return self.pull_ready()
-        await self._catch_up()
-        if self._problems:
-            return self._problems.pop(0)
-        return self.drain_ready()
+        if self.needs_read:
+            await self._catch_up()
+        return self.pull_ready()
 
     async def close(self) -> None:
         if self._closed:
@@ -311,6 +336,17 @@ class Feed:
         return format_id(self._last)
 
     # -- internals ------------------------------------------------------------------
+
+    def _drain(self) -> list[Entry]:
+        """Every entry queued and not handed out yet, in one list."""
+        ready = self._queue
+        if self._taken:
+            ready = ready[self._taken :]
+            self._queue.clear()
+            self._taken = 0
+        else:
+            self._queue = []
+        return ready
 
     def _wake(self) -> None:
         waiter = self._waiter
