@@ -16,6 +16,7 @@ from playwright.async_api import BrowserContext, async_playwright
 
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.redis_server import RedisServer
+from tests.support.requirements import need_browser_bundle, need_chromium
 from tidings import Realtime
 
 from .app_process import AppProcess
@@ -25,9 +26,7 @@ HERE = Path(__file__).parent
 
 @pytest.fixture(scope="session")
 def bundle() -> Path:
-    esbuild = HERE / "node_modules" / ".bin" / "esbuild"
-    if not esbuild.exists():
-        pytest.fail("tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` first")
+    need_browser_bundle()
     subprocess.run(["npm", "run", "--silent", "build"], cwd=HERE, check=True, timeout=120)
     return HERE / "dist" / "app.js"
 
@@ -61,6 +60,7 @@ async def emitter(redis_url: str, prefix: str) -> AsyncIterator[Realtime]:
 
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
+    need_chromium()
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True

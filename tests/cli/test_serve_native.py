@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.chromium import CHROMIUM
 from tests.support.waiting import wait_until
 
 from .conftest import TOKEN, RunHere
@@ -26,7 +25,6 @@ from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error,
 from .stored import emit
 
 APP = "tests.cli.sample_app:realtime"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
 
 
 def workers_of(pid: int) -> list[int]:

@@ -10,8 +10,7 @@ from playwright.async_api import BrowserContext, async_playwright
 
 from tests.cli.processes import TidingsProcess
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
-
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
+from tests.support.requirements import need_chromium
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +25,7 @@ def demo() -> Iterator[TidingsProcess]:
 
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[BrowserContext]:
-    if not HAVE_CHROMIUM:
-        pytest.fail("chromium is missing: apt-get install chromium")
+    need_chromium()
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
