@@ -274,9 +274,11 @@ class Connection:
         self._wake()
 
     def _wake(self) -> None:
-        if not self._scheduled and self._writer is not None:
+        writer = self._writer
+        if not self._scheduled and writer is not None:
             self._scheduled = True
-            self._pacer.mark(self)
+            if not writer.due():
+                self._pacer.mark(self)
 
     # -- writing ---------------------------------------------------------------------
 

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from ._connection import Connection
 from ._types import Receive, Send
+
+logger = logging.getLogger("tidings.asgi")
 
 
 class SendWriter:
     """The body of one streaming response, sent by the request's task."""
 
-    __slots__ = ("_body", "_closing", "_last", "_send", "_waiting", "writable")
+    __slots__ = ("_body", "_closing", "_due", "_last", "_send", "_waiting", "writable")
 
     def __init__(self, send: Send) -> None:
         self._send = send
         self._body: list[bytes] = []
         self._last = False  # end() came: the response ends with what is queued
         self._closing = False  # aborted, or the client left: send nothing more
+        self._due = False  # the stream has something to write: flush it before the next send
         # A bare future, made only while the task waits: an idle stream should
         # not carry an Event (each holds a deque of ~760 bytes).
         self._waiting: asyncio.Future[None] | None = None
@@ -46,6 +50,14 @@ class SendWriter:
         self._closing = True
         self.writable = False
         self._wake()
+
+    def due(self) -> bool:
+        # This writer's task flushes the stream itself, right before it sends:
+        # a hop through the pacer would cost a loop turn per send (measured:
+        # about 9 % of the peak deliveries/s at 1 000 streams on one channel).
+        self._due = True
+        self._wake()
+        return True
 
     def _wake(self) -> None:
         waiting = self._waiting
@@ -81,6 +93,14 @@ class SendWriter:
     async def _pump(self, stream: Connection, loop: asyncio.AbstractEventLoop) -> None:
         while True:
             while not self._body and not self._closing:
+                if self._due:
+                    self._due = False
+                    try:
+                        stream.flush()  # writes here at once, or later (a history read)
+                    except Exception:  # as the pacer does: this stream ends, the others go on
+                        logger.exception("tidings.asgi: writing a stream failed; closing it")
+                        stream.abort()
+                    continue
                 self._waiting = loop.create_future()
                 try:
                     await self._waiting

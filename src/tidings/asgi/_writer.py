@@ -38,3 +38,12 @@ class StreamWriter(Protocol):
     def abort(self) -> None:
         """Close the connection without ending the response (the client sees a broken stream)."""
         ...
+
+    def due(self) -> bool:
+        """The stream has something to write: will the writer call ``stream.flush()`` itself?
+
+        True for a writer with a task of its own (it flushes the stream right
+        before its next send); False leaves the flush to the endpoint's pacer
+        (one flush of every due stream per loop iteration).
+        """
+        ...

@@ -44,6 +44,9 @@ class TransportWriter:
         else:
             self._transport.write(framed[1])
 
+    def due(self) -> bool:
+        return False  # no task of its own: the pacer flushes native streams, all in one go
+
     def end(self, body: bytes) -> None:
         self._transport.write(b"%s%x\r\n%s\r\n%s" % (self._head, len(body), body, LAST_CHUNK))
         self._head = b""
