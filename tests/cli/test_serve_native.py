@@ -139,3 +139,43 @@ def test_help_offers_native(run_here: RunHere, command: str) -> None:
     result = run_here(command, "--help")
     assert result.returncode == 0, result.stderr
     assert "--native" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-header-size", "100"], "--max-header-size applies to --native only"),
+        (["--request-timeout", "5"], "--request-timeout applies to --native only"),
+        (["--native", "--max-header-size", "0"], "must be at least 1"),
+        (["--native", "--request-timeout", "0"], "must be a positive number of seconds"),
+        (["--native", "--request-timeout", "nan"], "must be a positive number of seconds"),
+    ],
+)
+def test_native_limits_are_checked(run_here: RunHere, args: list[str], fragment: str) -> None:
+    result = run_here("serve", APP, "--port", "0", *args)
+    assert_one_line_error(result, 2, fragment)
+
+
+async def test_native_limits_reach_the_server(redis_url: str) -> None:
+    server = TidingsProcess(
+        "serve", APP, "--port", "0", "--native", "--max-header-size", "2048", "--request-timeout", "0.5",
+        env=cli_env(SAMPLE_REDIS_URL=redis_url),
+    ).start()  # fmt: skip
+    try:
+        host, port = server.base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET /api/realtime?channel=c HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:80]
+        writer.close()
+        # A request that never completes is closed after the timeout given.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET /api/realtime?channel=c HTTP/1.1\r\n")
+        started = time.monotonic()
+        await asyncio.wait_for(reader.read(), 5)
+        assert time.monotonic() - started < 3
+        writer.close()
+    finally:
+        assert server.stop() == 0, server.errors

@@ -256,6 +256,26 @@ def serve(
         ),
     ] = None,
     native: NativeOption = False,
+    max_header_size: Annotated[
+        int | None,
+        typer.Option(
+            "--max-header-size",
+            metavar="BYTES",
+            callback=in_range(1),
+            help="With --native: the most bytes of a request's line and headers "
+            "(431 beyond; default 64 KiB).",
+            show_default=False,
+        ),
+    ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--request-timeout",
+            metavar="SECONDS",
+            help="With --native: how long a client may take to send a whole request (default 15).",
+            show_default=False,
+        ),
+    ] = None,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Serve APP's channels to browsers over Server-Sent Events (uvicorn, or --native).
@@ -277,6 +297,8 @@ def serve(
         api_token=api_token,
         cors_origins=tuple(cors_origin or ()),
         native=native,
+        max_header_size=max_header_size,
+        request_timeout=request_timeout,
     )
 
     def banner(base: str) -> list[str]:

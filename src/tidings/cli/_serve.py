@@ -25,6 +25,7 @@ def require_server() -> None:
 def check_config(config: ServeConfig, workers: int) -> None:
     """Everything that can be checked before the port is taken, as usage errors."""
     from tidings import MemoryBackend, TidingsError
+    from tidings._checks import positive_seconds
     from tidings.server import AppLoadError, check_api_token, load_realtime
     from tidings.server._config import check_path
 
@@ -36,6 +37,17 @@ def check_config(config: ServeConfig, workers: int) -> None:
         raise usage(str(exc)) from None
     if workers < 1:
         raise usage(f"--workers must be at least 1, got {workers}")
+    for option, value in (
+        ("--max-header-size", config.max_header_size),
+        ("--request-timeout", config.request_timeout),
+    ):
+        if value is not None and not config.native:
+            raise usage(f"{option} applies to --native only (uvicorn has limits of its own)")
+    if config.request_timeout is not None:
+        try:
+            positive_seconds("--request-timeout", config.request_timeout)
+        except TidingsError as exc:
+            raise usage(str(exc)) from None
     if config.redis is not None:
         from tidings._backend_url import backend_from_url
 

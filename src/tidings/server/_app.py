@@ -59,6 +59,8 @@ class ServerApp(Starlette):
         self._stopping: asyncio.Task[None] | None = None
         self._stopped = False
         self._explained = False  # a StartupError was told to the operator already
+        # Keyword arguments of serve_endpoints when served natively (its request limits).
+        self.native_options: dict[str, Any] = {}
         super().__init__(exception_handlers={HTTPException: _routing_error}, lifespan=self._lifespan)
         # Paths are exact: '/api/realtime/' is not found, not redirected.
         self.router.redirect_slashes = False

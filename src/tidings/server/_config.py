@@ -19,8 +19,10 @@ class ServeConfig:
     demo: also serve the demo page (``/``) and its routes.
     redis: the backend of the demo's own ``Realtime`` when there is no ``app``.
     app_dir: the directory ``app`` is imported from (workers start elsewhere).
-    native: serve with tidings' own asyncio server (``tidings.asgi.serve_native``)
+    native: serve with tidings' own asyncio server (``tidings.native.serve_native``)
     instead of uvicorn.
+    max_header_size, request_timeout: the native server's request limits (None:
+    its defaults; see ``serve_native``).
     """
 
     app: str | None = None
@@ -31,6 +33,8 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     app_dir: str = field(default_factory=os.getcwd)
     native: bool = False
+    max_header_size: int | None = None
+    request_timeout: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

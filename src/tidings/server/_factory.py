@@ -32,6 +32,8 @@ def build_app(config: ServeConfig) -> ServerApp:
     # The same endpoints serve under uvicorn and under the native server.
     endpoint: Callable[..., RealtimeEndpoint] = handle
     app = ServerApp()
+    limits = {"max_header_size": config.max_header_size, "request_timeout": config.request_timeout}
+    app.native_options = {name: value for name, value in limits.items() if value is not None}
     if config.app is None:
         realtime = demo_realtime(redis=config.redis)
     else:

@@ -84,7 +84,7 @@ async def serve_app(
     try:
         await app.start()
         server = await serve_endpoints(
-            native_streams(app), sock=sock, fallback=app, max_body=DEFAULT_MAX_BODY
+            native_streams(app), sock=sock, fallback=app, max_body=DEFAULT_MAX_BODY, **app.native_options
         )
         logger.info("tidings: serving on port %d with the native server (pid %d)", server.port, os.getpid())
         ready()
