@@ -102,3 +102,36 @@ class Server(_Child):
 class Load(_Child):
     def __init__(self, args: list[str]) -> None:
         super().__init__(["bench.sse_load", *args])
+
+
+def start_loads(command: list[str], port: int, conns: int, loads: int = 2) -> list[_Child]:
+    """``loads`` load processes (``python -m *command``) sharing ``conns`` streams; each said ready."""
+    children: list[_Child] = []
+    try:
+        share = conns // loads
+        for index in range(loads):
+            count = share if index < loads - 1 else conns - share * (loads - 1)
+            where = ["--port", str(port), "--conns", str(count), "--offset", str(index * share)]
+            children.append(_Child([*command, *where]))
+        for child in children:
+            ready = child.line(timeout=180).split()
+            if ready[0] != "ready" or ready[2] != "0":
+                raise RuntimeError(f"load generator: {ready}")
+    except BaseException:
+        for child in children:
+            child.stop()
+        raise
+    return children
+
+
+def stop_loads(loads: list[_Child], last: object) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """Send ``stop <last>`` to every load process; their reports and merged latency histogram."""
+    line = f"stop {orjson.dumps(last).decode()}"
+    for load in loads:
+        load.send(line)
+    reports = [orjson.loads(load.line(timeout=60)) for load in loads]
+    hist: dict[int, int] = {}
+    for report in reports:
+        for key, count in report["hist"].items():
+            hist[int(key)] = hist.get(int(key), 0) + count
+    return reports, hist

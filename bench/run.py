@@ -4,7 +4,8 @@
     .venv/bin/python -m bench --quick          # shorter runs, ~2 min
     .venv/bin/python -m bench --only fanout,memory --output /tmp/b.md
 
-Scenarios: emit, latency, fanout, memory, history, churn. Each runs tidings
+Scenarios: emit, latency, fanout, memory, history, churn, pageshape, e2e
+(BENCH_PAGE_CONNS sets the streams of the last two, default 5 000). Each runs tidings
 and its baseline in the same run; figures are medians over runs (3, or 1
 with --quick). A private redis-server is started on a free port; the SSE
 server and its load generators are separate processes on loopback.
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import datetime
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 from bench._common import ROOT, install_uvloop, machine, median, raise_fd_limit
 
-SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn")
+SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn", "pageshape", "e2e")
 # tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
 OURS = {"tidings": "", "native": ", native server"}
 
@@ -186,6 +188,84 @@ def fanout_rows(
     return rows, detail
 
 
+def _spread(values: list[float], unit: str = "") -> str:
+    """Median (min-max) of the runs."""
+    if not values or all(math.isnan(v) for v in values):
+        return "n/a"
+    clean = [v for v in values if not math.isnan(v)]
+    if len(clean) == 1:
+        return _n(clean[0], unit)
+    return f"{_n(median(clean), unit)} ({_n(min(clean))}-{_n(max(clean), unit)})"
+
+
+def page_rows(
+    conns: int, runs: int, seconds: float, *, redis: bool, log: Callable[[str], None]
+) -> tuple[list[Row], list[str]]:
+    from bench import page, sse
+
+    ladder = [25_000.0, 50_000.0, 100_000.0, 250_000.0, 500_000.0, 1_000_000.0, 2_000_000.0, 3_000_000.0]
+    busy_at = os.cpu_count() or 1
+    name = "end to end (Redis, emits from another process)" if redis else "page shape (in-process, memory)"
+    peaks: dict[str, list[float]] = {stack: [] for stack in sse.STACKS}
+    at: dict[tuple[str, float], list[page.PageStep]] = {}
+    errors = {stack: [0, 0, 0, 0] for stack in sse.STACKS}
+    busy = dict.fromkeys(sse.STACKS, 0)
+    detail: list[str] = []
+    for index in range(runs):
+        for stack in sse.STACKS:
+            run = page.page_run(stack, conns, ladder, seconds, redis=redis)
+            good = [s.delivered for s in run.steps if not s.errors]
+            peaks[stack].append(max(good) if good else float("nan"))
+            for step in run.steps:
+                at.setdefault((stack, step.requested), []).append(step)
+                for i, count in enumerate((step.lost, step.duplicate, step.disorder, step.foreign)):
+                    errors[stack][i] += count
+                flag = " busy" if step.load1 > busy_at else ""
+                busy[stack] += bool(flag)
+                detail.append(
+                    f"| {name} | {stack} | {conns} | {index + 1} | {step.requested:,.0f} | "
+                    f"{step.offered:,.0f} | "
+                    f"{step.delivered:,.0f} | {step.p50_ms:.1f} | {step.p99_ms:.1f} | {step.lost} | "
+                    f"{step.duplicate} | {step.disorder} | {step.foreign} | {step.server_cpu:.0%} | "
+                    f"{step.load_cpu:.0%} | {step.emitter_cpu:.0%} | {step.load1:.2f}{flag} |"
+                )
+            log(f"{name} {stack} run {index + 1}: peak {peaks[stack][-1]:,.0f}/s")
+    rows: list[Row] = []
+    base = peaks["broadcaster"]
+    for stack, label in OURS.items():
+        lost, dup, disorder, foreign = errors[stack]
+        b_lost, b_dup, b_disorder, b_foreign = errors["broadcaster"]
+        rows.append(
+            Row(
+                f"{name}, {conns:,} streams on broadcast + user-i{label}: peak deliveries/s",
+                _spread(peaks[stack]),
+                _spread(base),
+                _ratio(median(peaks[stack]), median(base)),
+                f"median (min-max) of {runs} run(s); baseline: broadcaster + sse-starlette; "
+                f"lost/dup/disorder/foreign: {lost}/{dup}/{disorder}/{foreign} "
+                f"(baseline {b_lost}/{b_dup}/{b_disorder}/{b_foreign}); "
+                f"steps started with load average > {busy_at} cores: {busy[stack]} "
+                f"(baseline {busy['broadcaster']})",
+            )
+        )
+        for rate in (250_000.0, 500_000.0):
+            ours = at.get((stack, rate), [])
+            theirs = at.get(("broadcaster", rate), [])
+            for key in ("p50_ms", "p99_ms"):
+                o = [getattr(s, key) for s in ours]
+                t = [getattr(s, key) for s in theirs]
+                rows.append(
+                    Row(
+                        f"{name}{label}: {key[:3]} at {rate / 1000:,.0f}k deliveries/s (ms)",
+                        _spread(o) if o else "not reached",
+                        _spread(t) if t else "not reached",
+                        _ratio(median(o), median(t), lower_is_better=True) if o and t else "",
+                        f"runs that reached the step: {len(o)} / {len(t)} of {runs}",
+                    )
+                )
+    return rows, detail
+
+
 def memory_rows(runs: int, conns: int) -> list[Row]:
     from bench import sse
 
@@ -267,7 +347,9 @@ def churn_rows(runs: int, cycles: int) -> list[Row]:
     return rows
 
 
-def write_markdown(path: str, rows: list[Row], detail: list[str], command: str, seconds: float) -> None:
+def write_markdown(
+    path: str, rows: list[Row], detail: list[str], command: str, seconds: float, page_detail: list[str]
+) -> None:
     facts = machine()
     lines = [
         "# Benchmarks",
@@ -307,6 +389,24 @@ def write_markdown(path: str, rows: list[Row], detail: list[str], command: str, 
             "| server CPU | load CPU |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *detail,
+        ]
+    if page_detail:
+        lines += [
+            "",
+            "## Page shape and end to end, every step",
+            "",
+            "Every stream is on `broadcast` and its own `user-<i>`; `requested` is the broadcast "
+            "deliveries/s asked for, and user events add 1 % of it, spread round-robin over the user "
+            "channels. `offered` is what the emitter achieved. The load generators parse every frame and "
+            "check every event's sequence number per (connection, channel): lost, duplicate, disorder, and "
+            "foreign (another user's event). CPU is the share of one core (server, both load generators, "
+            "the separate emitter). `load1` is the 1-minute load average just before the step; `busy` "
+            "marks a step that started with more runnable work than cores.",
+            "",
+            "| scenario | stack | streams | run | requested/s | offered/s | delivered/s | p50 ms | p99 ms "
+            "| lost | dup | disorder | foreign | server CPU | load CPU | emitter CPU | load1 |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            *page_detail,
         ]
     with open(path, "w") as handle:
         handle.write("\n".join(lines) + "\n")
@@ -352,6 +452,16 @@ def main() -> None:
         more, detail = fanout_rows(args.quick, runs, 1.0 if args.quick else 1.5, log)
         rows += more
         log("fanout done")
+    page_detail: list[str] = []
+    page_conns = int(os.environ.get("BENCH_PAGE_CONNS", "5000"))
+    for scenario in ("pageshape", "e2e"):
+        if scenario in wanted:
+            more, steps = page_rows(
+                page_conns, runs, 1.0 if args.quick else 1.5, redis=scenario == "e2e", log=log
+            )
+            rows += more
+            page_detail += steps
+            log(f"{scenario} done")
     if "memory" in wanted:
         rows += memory_rows(runs, 5000)
         log("memory done")
@@ -361,6 +471,8 @@ def main() -> None:
     command = ".venv/bin/python -m bench" + (" --quick" if args.quick else "")
     if args.only != ",".join(SCENARIOS):
         command += f" --only {args.only}"
-    write_markdown(args.output, rows, detail, command, time.monotonic() - started)
+    if page_conns != 5000 and {"pageshape", "e2e"} & set(wanted):
+        command = f"BENCH_PAGE_CONNS={page_conns} {command}"
+    write_markdown(args.output, rows, detail, command, time.monotonic() - started, page_detail)
     with open(args.output) as handle:
         print(handle.read())

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bench._common import hist_percentile
-from bench._procs import Load, Server
+from bench._procs import Load, Server, _Child, start_loads, stop_loads
 
 STACKS = ("tidings", "native", "broadcaster")
 
@@ -64,34 +64,14 @@ class Fleet:
         self.server = Server(stack)
         self.conns = conns
         self.channels = channels
-        self.loads: list[Load] = []
+        self.loads: list[_Child] = []
         try:
             self.server.get("/bench/gc")
             time.sleep(0.2)
             self.rss_before = self.server.rss()
             started = time.monotonic()
-            share = conns // loads
-            for index in range(loads):
-                count = share if index < loads - 1 else conns - share * (loads - 1)
-                self.loads.append(
-                    Load(
-                        [
-                            "stream",
-                            "--port",
-                            str(self.server.port),
-                            "--conns",
-                            str(count),
-                            "--channels",
-                            str(channels),
-                            "--offset",
-                            str(index * share),
-                        ]
-                    )
-                )
-            for load in self.loads:
-                ready = load.line(timeout=180).split()
-                if ready[0] != "ready" or ready[2] != "0":
-                    raise RuntimeError(f"load generator: {ready}")
+            command = ["bench.sse_load", "stream", "--channels", str(channels)]
+            self.loads = start_loads(command, self.server.port, conns, loads)
             self.connect_seconds = time.monotonic() - started
             deadline = time.monotonic() + 30
             while self.server.get("/bench/stats")["connections"] < conns:
@@ -118,15 +98,8 @@ class Fleet:
         cpu_loads = sum(load.cpu() for load in self.loads)
         started = time.monotonic()
         answer = self.server.get(f"/bench/emit?rate={rate}&seconds={seconds}&channels={self.channels}")
-        last = orjson.dumps(answer["last"]).decode()
-        for load in self.loads:
-            load.send(f"stop {last}")
-        reports = [orjson.loads(load.line(timeout=60)) for load in self.loads]
+        reports, hist = stop_loads(self.loads, answer["last"])
         wall = time.monotonic() - started
-        hist: dict[int, int] = {}
-        for report in reports:
-            for key, count in report["hist"].items():
-                hist[int(key)] = hist.get(int(key), 0) + count
         frames = sum(r["frames"] for r in reports)
         last_at = max(r["last_at"] for r in reports)
         span = max(last_at - started, answer["seconds"], 1e-9)

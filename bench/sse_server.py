@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import os
 import time
@@ -32,6 +33,8 @@ from urllib.parse import parse_qs
 import orjson
 
 from bench._common import install_uvloop, raise_fd_limit, rss_bytes
+from bench._page import BROADCAST, PageEmitter
+from bench._page import Publish as PublishNamed
 
 Publish = Callable[[int, bytes], Awaitable[object]]
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -42,16 +45,26 @@ CHANNELS = [f"c{i}" for i in range(10_000)]
 class Control:
     """The ``/bench/*`` routes, shared by every stack."""
 
-    def __init__(self, publish: Callable[[int, dict[str, int]], Awaitable[object]], count: Callable[[], int]):
+    def __init__(
+        self,
+        publish: Callable[[int, dict[str, int]], Awaitable[object]],
+        count: Callable[[], int],
+        publish_named: PublishNamed | None = None,
+    ):
         self._publish = publish
         self._count = count
         self._seqs = [0] * len(CHANNELS)
+        self._page = PageEmitter(publish_named) if publish_named is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
         path = scope["path"].rsplit("/", 1)[-1]
         if path == "emit":
             body = await self._emit(float(query["rate"]), float(query["seconds"]), int(query["channels"]))
+        elif path == "page" and self._page is not None:
+            body = await self._page.run(
+                float(query["rate"]), float(query["user_rate"]), float(query["seconds"]), int(query["users"])
+            )
         elif path == "stats":
             body = {
                 "rss": rss_bytes(os.getpid()),
@@ -109,11 +122,18 @@ TIDINGS_OPTIONS: dict[str, Any] = {"ping_interval": 60, "max_connections": None,
 
 def tidings_control(realtime: Any, count: Callable[[], int]) -> Control:
     handles = [realtime.channel(name) for name in CHANNELS]
+    named: dict[str, Any] = {}
 
     async def publish(index: int, data: dict[str, int]) -> object:
         return await handles[index].emit("tick", data)
 
-    return Control(publish, count)
+    async def publish_named(name: str, data: dict[str, int]) -> object:
+        handle = named.get(name)
+        if handle is None:
+            handle = named[name] = realtime.channel(name)
+        return await handle.emit("tick", data)
+
+    return Control(publish, count, publish_named)
 
 
 def tidings_app(redis: str | None) -> ASGIApp:
@@ -141,32 +161,70 @@ def broadcaster_app(redis: str | None) -> ASGIApp:
     from starlette.routing import Mount, Route
 
     broadcast = Broadcast(redis or "memory://")
+    live = [0]  # open streams, each subscribed to all of its channels
 
     async def stream(request: Request) -> EventSourceResponse:
-        channel = request.query_params.get("channel", "default")
+        channels = list(dict.fromkeys(request.query_params.getlist("channel"))) or ["default"]
 
-        async def events() -> Any:
+        async def one(channel: str) -> Any:
             async with broadcast.subscribe(channel=channel) as subscriber:
-                async for event in subscriber:
-                    yield {"data": event.message}
+                live[0] += 1
+                try:
+                    async for event in subscriber:
+                        yield {"data": event.message}
+                finally:
+                    live[0] -= 1
 
-        return EventSourceResponse(events(), ping=600, sep="\n")
+        async def merged() -> Any:
+            # broadcaster subscribes to one channel at a time: a page on several
+            # channels merges its subscriptions through a queue, the usual recipe.
+            queue: asyncio.Queue[str] = asyncio.Queue()
+            async with contextlib.AsyncExitStack() as stack:
+                subscribers = [
+                    await stack.enter_async_context(broadcast.subscribe(channel=c)) for c in channels
+                ]
+
+                async def pump(subscriber: Any) -> None:
+                    async for event in subscriber:
+                        queue.put_nowait(event.message)
+
+                pumps = [asyncio.create_task(pump(s)) for s in subscribers]
+                live[0] += 1
+                try:
+                    while True:
+                        yield {"data": await queue.get()}
+                finally:
+                    live[0] -= 1
+                    for task in pumps:
+                        task.cancel()
+
+        events = one(channels[0]) if len(channels) == 1 else merged()
+        return EventSourceResponse(events, ping=600, sep="\n")
 
     async def publish(index: int, data: dict[str, int]) -> object:
         return await broadcast.publish(channel=CHANNELS[index], message=orjson.dumps(data).decode())
 
-    control = Control(publish, lambda: sum(len(s) for s in broadcast._subscribers.values()))
+    async def publish_named(name: str, data: dict[str, int]) -> object:
+        return await broadcast.publish(channel=name, message=orjson.dumps(data).decode())
+
+    control = Control(publish, lambda: live[0], publish_named)
 
     async def lifespan(app: Any) -> Any:
         await broadcast.connect()
-        yield
+        # broadcaster 0.3 races when streams subscribe to a channel nobody holds yet on
+        # Redis: each awaits the backend's SUBSCRIBE, then replaces the channel's set of
+        # queues, so all but the last stream never receive anything. Holding the shared
+        # channels open from the start is the workaround an app would need.
+        async with contextlib.AsyncExitStack() as held:
+            if redis:
+                for channel in (BROADCAST, CHANNELS[0]):
+                    await held.enter_async_context(broadcast.subscribe(channel=channel))
+            yield
         await broadcast.disconnect()
-
-    from contextlib import asynccontextmanager
 
     return Starlette(
         routes=[Route("/api/realtime", stream), Mount("/bench", app=control)],
-        lifespan=asynccontextmanager(lifespan),
+        lifespan=contextlib.asynccontextmanager(lifespan),
     )
 
 
