@@ -4,8 +4,8 @@
     .venv/bin/python -m bench --quick          # shorter runs, ~2 min
     .venv/bin/python -m bench --only fanout,memory --output /tmp/b.md
 
-Scenarios: emit, latency, fanout, memory, history, churn, pageshape, e2e
-(BENCH_PAGE_CONNS sets the streams of the last two, default 5 000). Each runs tidings
+Scenarios: emit, latency, fanout, memory, history, churn, pageshape, e2e, api-emits
+(BENCH_PAGE_CONNS sets the streams of pageshape and e2e, default 5 000). Each runs tidings
 and its baseline in the same run; figures are medians over runs (3, or 1
 with --quick). A private redis-server is started on a free port; the SSE
 server and its load generators are separate processes on loopback.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from bench._common import ROOT, install_uvloop, machine, median, raise_fd_limit
 
-SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn", "pageshape", "e2e")
+SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn", "pageshape", "e2e", "api-emits")
 # tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
 OURS = {"tidings": "", "native": ", native server"}
 
@@ -92,6 +92,30 @@ def latency_rows(url: str, runs: int, seconds: float) -> list[Row]:
                 )
             )
     return rows
+
+
+def api_emit_rows(runs: int, seconds: float) -> list[Row]:
+    from bench import api_emits
+
+    found = asyncio.run(api_emits.run(runs, seconds))
+    ours, theirs = found["native"], found["uvicorn"]
+    o, t = median([r.emits_per_second for r in ours]), median([r.emits_per_second for r in theirs])
+    spread = ", ".join(
+        f"{stack} {min(r.emits_per_second for r in rates):,.0f}"
+        f" to {max(r.emits_per_second for r in rates):,.0f}"
+        f" (server CPU {median([r.server_cpu for r in rates]):.0%},"
+        f" reconnects {sum(r.reconnects for r in rates)})"
+        for stack, rates in found.items()
+    )
+    return [
+        Row(
+            "emits/s over the JSON API, 64 kept-alive clients, native server",
+            _n(o),
+            _n(t),
+            _ratio(o, t),
+            f"baseline: the same `tidings serve --api-token` under uvicorn; min to max: {spread}",
+        )
+    ]
 
 
 def history_rows(url: str, runs: int) -> list[Row]:
@@ -468,6 +492,9 @@ def main() -> None:
     if "churn" in wanted:
         rows += churn_rows(runs, 2000 if args.quick else 10_000)
         log("churn done")
+    if "api-emits" in wanted:
+        rows += api_emit_rows(runs, 2.0 if args.quick else 5.0)
+        log("api-emits done")
     command = ".venv/bin/python -m bench" + (" --quick" if args.quick else "")
     if args.only != ",".join(SCENARIOS):
         command += f" --only {args.only}"

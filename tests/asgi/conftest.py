@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -157,3 +158,20 @@ async def check_shutdown(
     refused = await open_stream(server, "/?channel=c")
     assert refused.status == 503
     assert "shutting down" in (await refused.json())["error"]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Callable[[int], Any]]:
+    """Raw connections, closed after the test."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def connect_(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writers.append(writer)
+        return reader, writer
+
+    yield connect_
+    for writer in writers:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()

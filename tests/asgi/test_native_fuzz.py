@@ -1,9 +1,9 @@
 """Seeded fuzzing of the native server over raw sockets: mutated and garbage requests.
 
-Every connection is answered or closed within a bounded time, nothing fails inside the
-server (no 500, no error logged, nothing left to the loop's exception handler), a stream
-opened before the fuzz still gets the event emitted after it, and every count returns to
-its baseline.
+Every connection is answered or closed within a bounded time (a kept-alive one once idle),
+nothing fails inside the server (no 500, no error logged, nothing left to the loop's
+exception handler), a stream opened before the fuzz still gets the event emitted after it,
+and every count returns to its baseline.
 
 ``TIDINGS_FUZZ_CASES`` (default 500) sets how many requests; ``TIDINGS_FUZZ_SEED`` the seed.
 """
@@ -49,6 +49,9 @@ CORPUS = [
     b"PUT /emit HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nabcd",
     b"GET /health HTTP/1.0\r\n\r\n",
     b"GET /api/realtime?channel=a HTTP/1.1\r\nHost: x\r\n\r\nGET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+    # Kept alive: pipelined requests for the fallback, then a stream.
+    b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /emit HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    b"GET /api/realtime?channel=b HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /api/realtime HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 ]
 _SPECIAL = [b"\r\n", b"\n", b"\r", b"\x00", b":", b" ", b"\t", b"%", b"?", b"&", b"=", b"\xff", b"-", b"."]
@@ -126,9 +129,10 @@ async def exchange(port: int, data: bytes, rng: random.Random) -> str:
                 received += chunk
                 if received.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"):
                     received = received[25:]
-                head, found, _ = received.partition(b"\r\n\r\n")
-                if found and b"text/event-stream" in head:
-                    return "stream"  # answered: a stream stays open until the client leaves
+                # A stream (after other answers, on a kept-alive connection) stays open until
+                # the client leaves: answered.
+                if b"content-type: text/event-stream" in received.lower():
+                    return "stream"
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError):
@@ -149,6 +153,8 @@ async def test_fuzzed_requests_are_answered_or_closed_and_leave_nothing_behind(
         max_header_size=8192,
         max_body=4096,
         request_timeout=REQUEST_TIMEOUT,
+        # An answered connection waits this long for another request, then closes.
+        keepalive_timeout=REQUEST_TIMEOUT,
     )
     steady = await RawStream.open(server.port, "/api/realtime?channel=steady")
     await steady.frames(1)

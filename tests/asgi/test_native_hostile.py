@@ -2,7 +2,8 @@
 
 Malformed requests get a 4xx and a close, a head over its size limit gets 431 (414 for the
 request line), a request that does not arrive in time is closed, and a pipelined second
-request never touches the first.
+request never touches the first. Clients here say ``Connection: close`` where a test reads
+until the server closes (keep-alive itself: test_native_keepalive.py).
 """
 
 from __future__ import annotations
@@ -34,23 +35,6 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
 
 
 Connect = Callable[..., Any]
-
-
-@pytest.fixture
-async def connect() -> AsyncIterator[Callable[[int], Any]]:
-    """Raw connections, closed after the test."""
-    writers: list[asyncio.StreamWriter] = []
-
-    async def connect_(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writers.append(writer)
-        return reader, writer
-
-    yield connect_
-    for writer in writers:
-        writer.close()
-        with contextlib.suppress(ConnectionError):
-            await writer.wait_closed()
 
 
 async def answer(server: NativeServer, connect: Any, data: bytes, *, pieces: int = 1) -> tuple[int, bytes]:
@@ -147,9 +131,9 @@ async def test_a_pipelined_request_does_not_touch_the_stream_before_it(
     assert server.stats().subscriptions == 1
 
 
-async def test_pipelined_requests_get_one_answer_then_a_close(native: Native, connect: Any) -> None:
+async def test_after_connection_close_pipelined_requests_get_no_answer(native: Native, connect: Any) -> None:
     server = await native(fallback=fallback, path="/stream")
-    first = b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n"
+    first = b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     for rest in (
         b"GET /two HTTP/1.1\r\nHost: x\r\n\r\n",
         b"\x00\x01garbage\r\n\r\n",
@@ -166,7 +150,7 @@ async def test_what_follows_the_request_never_resets_its_answer(native: Native, 
     # answer the client has not read yet: the server reads and drops what follows instead.
     server = await native(fallback=fallback, path="/stream")
     reader, writer = await connect(server.port)
-    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /one HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     await writer.drain()
     await asyncio.sleep(0.1)  # answered by now
     for _ in range(64):
@@ -178,7 +162,7 @@ async def test_what_follows_the_request_never_resets_its_answer(native: Native, 
 
 async def test_a_request_split_anywhere_is_served_alike(native: Native, connect: Any) -> None:
     server = await native(fallback=fallback, path="/stream")
-    data = b"POST /split HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+    data = b"POST /split HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc"
     for pieces in (1, 2, 5, len(data)):
         status, received = await answer(server, connect, data, pieces=pieces)
         assert (status, received[-17:]) == (200, b'{"path":"/split"}')
@@ -215,7 +199,7 @@ async def test_a_request_line_over_the_limit_gets_414(native: Native, connect: A
 
 async def test_a_head_just_under_the_limit_is_served(native: Native, connect: Any) -> None:
     server = await native(fallback=fallback, path="/stream", max_header_size=4096)
-    head = b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Pad: "
+    head = b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: "
     head += b"p" * (4096 - len(head) - 4) + b"\r\n\r\n"
     assert len(head) == 4096
     status, _ = await answer(server, connect, head, pieces=3)
@@ -307,6 +291,8 @@ async def test_stats_count_connections_that_are_not_streams(native: Native, conn
         ("request_timeout", -1.0),
         ("request_timeout", "10"),
         ("max_body", -1),
+        ("max_keepalive_requests", 0),
+        ("keepalive_timeout", -1.0),
     ],
 )
 async def test_bad_limits_are_refused_naming_the_option(native: Native, option: str, value: Any) -> None:

@@ -65,7 +65,7 @@ NativeOption = Annotated[
     typer.Option(
         "--native",
         help="Serve with tidings' own asyncio server instead of uvicorn: streams cost far less "
-        "memory and CPU (no ASGI in their data path); HTTP/1.1, one request per connection.",
+        "memory and CPU (no ASGI in their data path); HTTP/1.1 with keep-alive.",
     ),
 ]
 ApiTokenOption = Annotated[

@@ -1,14 +1,20 @@
 """The HTTP side of the native server: one ``asyncio.Protocol`` per connection, and what it routes to.
 
-A connection carries one HTTP/1.1 request (parsed by httptools); nothing
-after it is parsed into it (a pipelined request is dropped unread), so no
-later request can touch an earlier one. What a client may send is bounded
-(``HttpLimits``): the head's size (431, or 414 for the request line), the
-time until the whole request has arrived (408, or a silent close for a
-connection that asked nothing), the body's size (413). Every malformed
-request gets a 4xx; every answer is followed by a FIN, and whatever the
-client still sends is read and dropped for a while, so the client gets the
-answer instead of a reset connection.
+A connection carries HTTP/1.1 requests one at a time (parsed by httptools,
+a fresh parser and ``Incoming`` per request): the next request is parsed
+only once the previous one is answered, so no later request can touch an
+earlier one. Bytes that arrive meanwhile (a pipelined request) are held,
+bounded, and parsed after the answer; when they came in the same read as
+the end of the previous request, where that request ended is found by
+parsing its bytes again (``_request_end``). What a client may send is
+bounded (``HttpLimits``): the head's size (431, or 414 for the request
+line), the time until the whole request has arrived (408, or a silent close
+for a connection that asked nothing), the body's size (413), the idle time
+between requests and the number of requests on one connection. Every
+malformed request gets a 4xx and ends the connection; every closing answer
+is followed by a FIN, and whatever the client still sends is read and
+dropped for a while, so the client gets the answer instead of a reset
+connection.
 
 A body is read whole before the request is served; one too large is refused
 as soon as that is known (from ``Content-Length``, or while it arrives), and
@@ -18,8 +24,11 @@ Then the path decides. On a stream path the endpoint checks the request and
 opens its stream (``RealtimeEndpoint.open_stream``), and the connection
 becomes that stream's ``TransportWriter``; any other path goes to the
 ``fallback`` ASGI app (404 without one), whose response is buffered and sent
-whole with ``Connection: close``. Refusals on a stream path go the same way
-as the fallback's responses.
+whole; the connection is kept alive for the next request (HTTP/1.1 unless
+the client sent ``Connection: close``, HTTP/1.0 with
+``Connection: keep-alive``). Refusals on a stream path are sent the same way
+but with ``Connection: close``, and a stream is the connection's last
+request.
 """
 
 from __future__ import annotations
@@ -55,6 +64,8 @@ logger = logging.getLogger("tidings.asgi")
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_MAX_HEADER_SIZE = 64 * 1024
 DEFAULT_REQUEST_TIMEOUT = 15.0
+DEFAULT_MAX_KEEPALIVE_REQUESTS = 1000
+DEFAULT_KEEPALIVE_TIMEOUT = 5.0
 # How long the rest of a refused request body is read and dropped, at most.
 LINGER_SECONDS = 5.0
 # httptools.parse_url keeps offsets in 16 bits.
@@ -69,12 +80,16 @@ class HttpLimits:
     max_body: int = DEFAULT_MAX_BODY
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_keepalive_requests: int = DEFAULT_MAX_KEEPALIVE_REQUESTS
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT
 
     def __post_init__(self) -> None:
         if isinstance(self.max_body, bool) or not isinstance(self.max_body, int) or self.max_body < 0:
             raise InvalidArgumentError("max_body", f"must be a number of bytes >= 0, got {self.max_body!r}")
         positive_int("max_header_size", self.max_header_size)
         positive_seconds("request_timeout", self.request_timeout)
+        positive_int("max_keepalive_requests", self.max_keepalive_requests)
+        positive_seconds("keepalive_timeout", self.keepalive_timeout)
 
 
 def head(status: int, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
@@ -175,19 +190,21 @@ class _Refusal(Exception):
 class Incoming:
     """One request while it arrives: what the parser has handed over so far.
 
-    A connection serves one request: once it is ``complete``, the parser's
-    callbacks for whatever follows (a pipelined request, garbage) find it so
-    and drop what they are given. Keep-alive would start a new ``Incoming``
-    there instead.
+    Once it is ``complete``, the parser's callbacks for whatever follows (a
+    pipelined request, garbage) find it so and drop what they are given
+    (``followed`` records that something did); the next request gets a new
+    ``Incoming`` and a new parser once this one is answered.
     """
 
     __slots__ = (
         "body",
         "body_size",
         "complete",
+        "followed",
         "head_done",
         "head_size",
         "headers",
+        "keep_alive",
         "method",
         "path",
         "query",
@@ -211,21 +228,33 @@ class Incoming:
         # Answered 413: the rest of the body is read and dropped.
         self.refused = False
         self.complete = False
+        # The client allows another request on this connection after this one.
+        self.keep_alive = False
+        # The read that completed it held the start of something more.
+        self.followed = False
 
 
 class HttpProtocol(asyncio.Protocol):
-    """One HTTP/1.1 connection: one request, then a stream, or a whole response and close."""
+    """One HTTP/1.1 connection: whole answers, one request at a time, until a stream or a close."""
 
     __slots__ = (
+        "_answered",
         "_body",
         "_disconnected",
         "_endpoint",
         "_head_only",
+        "_held",
+        "_http_10",
+        "_kept",
         "_lingering",
         "_parser",
+        "_paused",
+        "_raw",
         "_reply",
         "_request",
         "_response",
+        "_reusable",
+        "_served",
         "_timer",
         "closed",
         "routes",
@@ -243,15 +272,26 @@ class HttpProtocol(asyncio.Protocol):
         self.writer: TransportWriter | None = None
         self.closed = False
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
-        # None once the request is served or refused: a stream keeps this object for its whole life.
+        # None while a request is served, and for good once it became a stream or was refused.
         self._request: Incoming | None = Incoming()
-        # The request's deadline; after a 413, how long the rest of its body is drained.
+        # What the current parser was fed, to find where its request ended when more followed it.
+        self._raw: list[bytes] = []
+        # Bytes received while a request is served, parsed once it is answered (None: dropped).
+        self._held: bytearray | None = None
+        self._paused = False
+        # The request's deadline, or the idle time before the next one; after a 413, the drain.
         self._timer: asyncio.TimerHandle | None = None
+        self._served = 0
         self._body = b""
         self._disconnected: asyncio.Future[None] | None = None
         self._response: tuple[int, list[tuple[bytes, bytes]]] | None = None
         self._reply: list[bytes] | None = None
         self._head_only = False
+        self._http_10 = False
+        # The request being served may leave the connection open; its answer is out; and did.
+        self._reusable = False
+        self._answered = False
+        self._kept = False
         self._lingering = False
 
     @property
@@ -271,9 +311,14 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         request, parser = self._request, self._parser
         if request is None or request.complete or parser is None:
-            return  # one request per connection: nothing after it is read
+            self._hold(data)
+            return
         if not request.head_done:
+            if request.head_size == 0 and self._served:
+                # The idle wait is over: from here the request has request_timeout to arrive.
+                self._restart_timer(self.routes.limits.request_timeout)
             request.head_size += len(data)
+        self._raw.append(data)
         refusal: _Refusal | None = None
         try:
             parser.feed_data(data)
@@ -287,8 +332,11 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             refusal = _Refusal(400, f"malformed HTTP request: {exc}")
         if request.complete:
-            # Whatever followed it in ``data`` (and any error in that) is not this request's.
-            self._begin(request)
+            # Whatever followed it in ``data`` (and any error in that) is the next request's.
+            rest = b""
+            if (request.followed or refusal is not None) and not request.refused:
+                rest = data[_request_end(self._raw) :]
+            self._begin(request, rest)
         elif request.refused:
             if refusal is not None:
                 self._close()  # the 413 is out; what follows is not worth reading
@@ -302,6 +350,8 @@ class HttpProtocol(asyncio.Protocol):
         self.closed = True
         self._parser = None
         self._request = None
+        self._held = None
+        self._raw = []
         self._cancel_timer()
         if self.stream is not None and self._endpoint is not None and self.writer is not None:
             # The stream stops at once; its subscriptions are freed in the background.
@@ -324,6 +374,11 @@ class HttpProtocol(asyncio.Protocol):
             self.stream.resumed()
 
     # -- httptools callbacks: each ignores what comes after the request ----------------
+
+    def on_message_begin(self) -> None:
+        request = self._request
+        if request is not None and request.complete:
+            request.followed = True  # a pipelined request starts in the same read
 
     def on_url(self, url: bytes) -> None:
         request = self._request
@@ -357,6 +412,8 @@ class HttpProtocol(asyncio.Protocol):
             raise _Refusal(400, f"malformed HTTP request: invalid URL {request.url[:80]!r}") from None
         request.method = method.decode("ascii")
         request.version = parser.get_http_version()
+        # HTTP/1.1 unless "Connection: close", HTTP/1.0 only with "Connection: keep-alive".
+        request.keep_alive = parser.should_keep_alive()
         request.path, request.query, request.url = url.path, url.query or b"", b""
         limit = self.routes.limits.max_body
         declared = _header(request.headers, b"content-length")
@@ -386,21 +443,34 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- the request -----------------------------------------------------------------
 
-    def _begin(self, request: Incoming) -> None:
-        self._parser = None  # nothing more is parsed
+    def _begin(self, request: Incoming, rest: bytes) -> None:
+        self._parser = None  # nothing more is parsed until this request is answered
+        self._raw = []
         if request.refused:
             self._close()  # answered already, and the whole body was read
             return
+        self._held = bytearray(rest)
         self._cancel_timer()
         task = asyncio.get_running_loop().create_task(self._serve(request))
         self.routes.tasks.add(task)
         task.add_done_callback(self.routes.tasks.discard)
+
+    def _hold(self, data: bytes) -> None:
+        """Keep what arrives while a request is served for after its answer (bounded: then stop reading)."""
+        held = self._held
+        if held is None:
+            return  # a stream, or closing: what the client sends is dropped
+        held += data
+        if len(held) > self.routes.limits.max_header_size and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
 
     async def _serve(self, request: Incoming) -> None:
         if self.closed:
             return  # the client left already
         # A stream keeps none of its request: only the scope (gone once admitted) holds it.
         self._request = None
+        self._served += 1
         self._body = b"".join(request.body) if request.body else b""
         path = request.path.decode("latin-1")
         peer = self.transport.get_extra_info("peername")
@@ -418,9 +488,13 @@ class HttpProtocol(asyncio.Protocol):
             "headers": request.headers,
             "client": tuple(peer[:2]) if peer else None,
         }
-        del request
         endpoint = self.routes.endpoint_at(path)
         app = self.routes.fallback
+        # Only the fallback's answers keep the connection: a stream path's refusals close it.
+        limit = self.routes.limits.max_keepalive_requests
+        self._reusable = endpoint is None and request.keep_alive and self._served < limit
+        self._http_10 = request.version == "1.0"
+        del request
         if endpoint is None and app is None:
             self._refuse(404, self.routes.not_found(path))
             return
@@ -431,14 +505,39 @@ class HttpProtocol(asyncio.Protocol):
                 await app(scope, self._receive, self._send)
         except Exception:
             logger.exception("tidings.asgi: serving a request failed")
-            self._refuse(500, "internal server error")
+            if self._answered:
+                self._close()  # the answer is out: nothing more can be said on this connection
+            else:
+                self._refuse(500, "internal server error")
             return
         if self.stream is not None:
             self.routes.settled(self)
+        elif self._kept:
+            self._next()
         else:
             # Answered (then closing already), or the app answered nothing or only part:
             # do not leave the client hanging.
             self._close()
+
+    def _next(self) -> None:
+        """The answer is out and the connection stays: wait for the next request, or parse what came."""
+        if self.closed or self.transport.is_closing():
+            return
+        if self._disconnected is not None and not self._disconnected.done():
+            self._disconnected.set_result(None)  # the request is over for whatever still listens
+        self._disconnected = None
+        self._body = b""
+        self._response = self._reply = None
+        self._reusable = self._answered = self._kept = False
+        self._request = Incoming()
+        self._parser = httptools.HttpRequestParser(self)
+        held, self._held = self._held or b"", None
+        self._restart_timer(self.routes.limits.keepalive_timeout)
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        if held:
+            self.data_received(bytes(held))
 
     async def _open_stream(self, endpoint: RealtimeEndpoint, scope: Scope) -> None:
         """The request on a stream path: it becomes a stream, or was answered (a refusal)."""
@@ -449,6 +548,11 @@ class HttpProtocol(asyncio.Protocol):
         if self.closed:
             await endpoint.release(stream)  # the client left while its subscriptions opened
             return
+        # Nothing after a stream is read: its connection serves no other request.
+        self._held = None
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()  # reading tells when the client leaves
         self.stream, self._endpoint = stream, endpoint
         self.writer = TransportWriter(
             self.transport, head(200, [*headers, (b"transfer-encoding", b"chunked")])
@@ -468,11 +572,16 @@ class HttpProtocol(asyncio.Protocol):
         return {"type": "http.disconnect"}
 
     async def _send(self, message: Message) -> None:
-        """Whole responses only (refusals, preflights, the fallback's): buffered, then written and closed."""
+        """Whole responses only (refusals, preflights, the fallback's): buffered, then written whole.
+
+        The connection then waits for the next request if the request allows it
+        (``_reusable``), the app did not answer ``Connection: close`` and the
+        server is not shutting down; otherwise it closes.
+        """
         if message["type"] == "http.response.start":
             self._response = (int(message["status"]), list(message.get("headers", ())))
             return
-        if message["type"] != "http.response.body" or self._response is None:
+        if message["type"] != "http.response.body" or self._response is None or self._answered:
             return
         if self._reply is None:
             self._reply = []
@@ -482,8 +591,17 @@ class HttpProtocol(asyncio.Protocol):
         status, headers = self._response
         body = b"".join(self._reply)
         self._reply = None
-        self._write(_whole(status, headers, body, head_only=self._head_only))
-        self._close()
+        self._answered = True
+        self._kept = (
+            self._reusable
+            and not self.routes.closing
+            and not any(n.lower() == b"connection" and v.lower() == b"close" for n, v in headers)
+        )
+        # HTTP/1.1 connections persist by default; HTTP/1.0 ones must be told.
+        keep = (b"keep-alive" if self._http_10 else b"") if self._kept else None
+        self._write(_whole(status, headers, body, head_only=self._head_only, keep=keep))
+        if not self._kept:
+            self._close()
 
     # -- refusals and limits ---------------------------------------------------------
 
@@ -501,7 +619,7 @@ class HttpProtocol(asyncio.Protocol):
         if request is None or request.complete:
             return
         if request.head_size == 0:
-            self._close()  # it asked nothing: there is nothing to answer
+            self._close()  # it asked nothing (more): there is nothing to answer
         else:
             timeout = self.routes.limits.request_timeout
             self._refuse(408, f"the request did not arrive within {timeout:g} s (request_timeout)")
@@ -521,6 +639,10 @@ class HttpProtocol(asyncio.Protocol):
         self._write(_error(413, message))
         self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
+
+    def _restart_timer(self, seconds: float) -> None:
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._timed_out)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -550,20 +672,78 @@ class HttpProtocol(asyncio.Protocol):
         self._lingering = True
         self._request = None
         self._parser = None
+        self._held = None
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()  # what follows is read and dropped
         transport.write_eof()
         self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.close)
 
 
 def _whole(
-    status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes, *, head_only: bool = False
+    status: int,
+    headers: Sequence[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    head_only: bool = False,
+    keep: bytes | None = None,
 ) -> bytes:
-    """A whole response, closing the connection (``head_only``: the answer to a HEAD request)."""
+    """A whole response (``head_only``: the answer to a HEAD request).
+
+    ``keep`` None closes the connection (``Connection: close``); otherwise it is
+    the ``Connection`` header that keeps it (empty: none, HTTP/1.1's default).
+    """
     raw = [(name.lower(), value) for name, value in headers if name.lower() != b"connection"]
     if status >= 200 and status not in (204, 304) and not any(name == b"content-length" for name, _ in raw):
         raw.append((b"content-length", b"%d" % len(body)))
-    raw.append((b"connection", b"close"))
+    if keep is None:
+        raw.append((b"connection", b"close"))
+    elif keep:
+        raw.append((b"connection", keep))
     return head(status, raw) + (b"" if head_only else body)
+
+
+class _Probe:
+    """A parser's protocol that only notes where the first request ends (``_request_end``)."""
+
+    __slots__ = ("ended",)
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def on_message_complete(self) -> None:
+        self.ended = True
+        raise _Refusal(0, "stop")  # parse no further
+
+
+def _ends_within(before: Sequence[bytes], last: bytes) -> bool:
+    probe = _Probe()
+    parser = httptools.HttpRequestParser(probe)
+    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+        for piece in before:
+            parser.feed_data(piece)
+        parser.feed_data(last)
+    return probe.ended
+
+
+def _request_end(raw: Sequence[bytes]) -> int:
+    """Where, in the last of ``raw`` (what one parser was fed), its first request ended.
+
+    httptools tells no offsets, so a pipelined request read together with the
+    end of the one before it is split off by parsing again: a binary search
+    for the shortest prefix of the last read that completes the request. This
+    runs only when something followed a request in the same read.
+    """
+    before, last = raw[:-1], raw[-1]
+    low, high = 0, len(last)  # the request ends within last[:high]
+    while low < high:
+        middle = (low + high) // 2
+        if _ends_within(before, last[:middle]):
+            high = middle
+        else:
+            low = middle + 1
+    return high
 
 
 def _error(status: int, message: str) -> bytes:

@@ -32,8 +32,10 @@ from tidings.asgi._handle import handle
 from tidings.asgi._types import ASGIApp
 
 from ._http import (
+    DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_BODY,
     DEFAULT_MAX_HEADER_SIZE,
+    DEFAULT_MAX_KEEPALIVE_REQUESTS,
     DEFAULT_REQUEST_TIMEOUT,
     HttpLimits,
     HttpProtocol,
@@ -111,6 +113,8 @@ async def serve_endpoints(
     max_body: int = DEFAULT_MAX_BODY,
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    max_keepalive_requests: int = DEFAULT_MAX_KEEPALIVE_REQUESTS,
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
 ) -> NativeServer:
     """Serve each endpoint at its exact path (``any_path``: at every other path), the rest by ``fallback``.
 
@@ -120,7 +124,13 @@ async def serve_endpoints(
     """
     if not endpoints and any_path is None:
         raise InvalidArgumentError("endpoints", "give at least one stream endpoint")
-    limits = HttpLimits(max_body=max_body, max_header_size=max_header_size, request_timeout=request_timeout)
+    limits = HttpLimits(
+        max_body=max_body,
+        max_header_size=max_header_size,
+        request_timeout=request_timeout,
+        max_keepalive_requests=max_keepalive_requests,
+        keepalive_timeout=keepalive_timeout,
+    )
     routes = Routes(endpoints, any_path=any_path, fallback=fallback, limits=limits)
     loop = asyncio.get_running_loop()
     if sock is not None:
@@ -149,6 +159,8 @@ async def serve_native(
     max_body: int = DEFAULT_MAX_BODY,
     max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    max_keepalive_requests: int = DEFAULT_MAX_KEEPALIVE_REQUESTS,
+    keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
     **options: Any,
 ) -> NativeServer:
     """Listen on ``host:port`` and serve ``realtime``'s channels at ``path`` (None: any path).
@@ -160,12 +172,16 @@ async def serve_native(
 
     Other paths get 404, or go to ``fallback``: an ASGI app for small whole
     responses (health checks, metrics, a small JSON API; its responses are
-    buffered, never streamed, and sent with ``Connection: close``). A
-    request body is read whole before the app runs; one over ``max_body``
-    bytes (default 1 MiB) is refused with 413.
+    buffered, never streamed). A request body is read whole before the app
+    runs; one over ``max_body`` bytes (default 1 MiB) is refused with 413.
 
-    One request per connection, nothing after it is read (a pipelined
-    request is ignored). What a client may send is bounded:
+    The fallback's answers keep the connection open for the next request
+    (HTTP/1.1 unless the client sends ``Connection: close``; HTTP/1.0 only
+    with ``Connection: keep-alive``). Requests are served one at a time, in
+    order: a pipelined request is parsed only once the one before it is
+    answered. A stream is a connection's last request, and refusals (a
+    stream path's, a malformed request's) close it. What a client may send
+    is bounded:
 
     max_header_size:
         bytes of the request line and header lines together (default
@@ -174,8 +190,16 @@ async def serve_native(
     request_timeout:
         seconds from connecting until the whole request (head and body) has
         arrived (default 15); then the connection is closed, with a 408 if
-        part of a request came. Streams and the fallback's answers are not
-        limited by it.
+        part of a request came. On a kept-alive connection it counts from
+        the first byte of each later request. Streams and the fallback's
+        answers are not limited by it.
+    max_keepalive_requests:
+        requests served on one connection (default 1000); the last one's
+        answer says ``Connection: close``.
+    keepalive_timeout:
+        seconds a kept-alive connection may wait for its next request
+        (default 5); then it is closed without a word. A shutdown closes
+        waiting connections at once.
 
     A malformed request gets 400 and a close.
 
@@ -202,4 +226,6 @@ async def serve_native(
         max_body=max_body,
         max_header_size=max_header_size,
         request_timeout=request_timeout,
+        max_keepalive_requests=max_keepalive_requests,
+        keepalive_timeout=keepalive_timeout,
     )
