@@ -149,6 +149,10 @@ def test_help_offers_native(run_here: RunHere, command: str) -> None:
         (["--native", "--max-header-size", "0"], "must be at least 1"),
         (["--native", "--request-timeout", "0"], "must be a positive number of seconds"),
         (["--native", "--request-timeout", "nan"], "must be a positive number of seconds"),
+        (["--keepalive-timeout", "5"], "--keepalive-timeout applies to --native only"),
+        (["--max-keepalive-requests", "5"], "--max-keepalive-requests applies to --native only"),
+        (["--native", "--keepalive-timeout", "-1"], "must be a positive number of seconds"),
+        (["--native", "--max-keepalive-requests", "0"], "must be at least 1"),
     ],
 )
 def test_native_limits_are_checked(run_here: RunHere, args: list[str], fragment: str) -> None:
@@ -159,6 +163,7 @@ def test_native_limits_are_checked(run_here: RunHere, args: list[str], fragment:
 async def test_native_limits_reach_the_server(redis_url: str) -> None:
     server = TidingsProcess(
         "serve", APP, "--port", "0", "--native", "--max-header-size", "2048", "--request-timeout", "0.5",
+        "--keepalive-timeout", "0.5", "--max-keepalive-requests", "2", "--api-token", TOKEN,
         env=cli_env(SAMPLE_REDIS_URL=redis_url),
     ).start()  # fmt: skip
     try:
@@ -173,6 +178,21 @@ async def test_native_limits_reach_the_server(redis_url: str) -> None:
         # A request that never completes is closed after the timeout given.
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(b"GET /api/realtime?channel=c HTTP/1.1\r\n")
+        started = time.monotonic()
+        await asyncio.wait_for(reader.read(), 5)
+        assert time.monotonic() - started < 3
+        writer.close()
+        # Keep-alive: the second request's answer closes (at most 2 per connection) ...
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=server.base, headers=auth) as http:
+            answers = [await http.get("/api/realtime/history", params={"channel": "c"}) for _ in range(2)]
+        assert [a.headers.get("connection") for a in answers] == [None, "close"]
+        # ... and an idle kept-alive connection is closed after the timeout given.
+        reader, writer = await asyncio.open_connection(host, int(port))
+        request = "GET /api/realtime/history?channel=c HTTP/1.1\r\nHost: x\r\n"
+        request += f"Authorization: Bearer {TOKEN}\r\n\r\n"
+        writer.write(request.encode())
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         started = time.monotonic()
         await asyncio.wait_for(reader.read(), 5)
         assert time.monotonic() - started < 3

@@ -276,6 +276,25 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    keepalive_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--keepalive-timeout",
+            metavar="SECONDS",
+            help="With --native: how long a kept-alive connection may wait for its next request (default 5).",
+            show_default=False,
+        ),
+    ] = None,
+    max_keepalive_requests: Annotated[
+        int | None,
+        typer.Option(
+            "--max-keepalive-requests",
+            metavar="N",
+            callback=in_range(1),
+            help="With --native: requests served on one connection before it closes (default 1000).",
+            show_default=False,
+        ),
+    ] = None,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Serve APP's channels to browsers over Server-Sent Events (uvicorn, or --native).
@@ -299,6 +318,8 @@ def serve(
         native=native,
         max_header_size=max_header_size,
         request_timeout=request_timeout,
+        keepalive_timeout=keepalive_timeout,
+        max_keepalive_requests=max_keepalive_requests,
     )
 
     def banner(base: str) -> list[str]:

@@ -37,17 +37,22 @@ def check_config(config: ServeConfig, workers: int) -> None:
         raise usage(str(exc)) from None
     if workers < 1:
         raise usage(f"--workers must be at least 1, got {workers}")
-    for option, value in (
-        ("--max-header-size", config.max_header_size),
-        ("--request-timeout", config.request_timeout),
-    ):
+    native_limits = {
+        "--max-header-size": config.max_header_size,
+        "--request-timeout": config.request_timeout,
+        "--keepalive-timeout": config.keepalive_timeout,
+        "--max-keepalive-requests": config.max_keepalive_requests,
+    }
+    for option, value in native_limits.items():
         if value is not None and not config.native:
             raise usage(f"{option} applies to --native only (uvicorn has limits of its own)")
-    if config.request_timeout is not None:
-        try:
-            positive_seconds("--request-timeout", config.request_timeout)
-        except TidingsError as exc:
-            raise usage(str(exc)) from None
+    for option in ("--request-timeout", "--keepalive-timeout"):
+        seconds = native_limits[option]
+        if seconds is not None:
+            try:
+                positive_seconds(option, seconds)
+            except TidingsError as exc:
+                raise usage(str(exc)) from None
     if config.redis is not None:
         from tidings._backend_url import backend_from_url
 

@@ -21,8 +21,8 @@ class ServeConfig:
     app_dir: the directory ``app`` is imported from (workers start elsewhere).
     native: serve with tidings' own asyncio server (``tidings.native.serve_native``)
     instead of uvicorn.
-    max_header_size, request_timeout: the native server's request limits (None:
-    its defaults; see ``serve_native``).
+    max_header_size, request_timeout, keepalive_timeout, max_keepalive_requests:
+    the native server's request limits (None: its defaults; see ``serve_native``).
     """
 
     app: str | None = None
@@ -35,6 +35,8 @@ class ServeConfig:
     native: bool = False
     max_header_size: int | None = None
     request_timeout: float | None = None
+    keepalive_timeout: float | None = None
+    max_keepalive_requests: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

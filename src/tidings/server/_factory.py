@@ -32,7 +32,12 @@ def build_app(config: ServeConfig) -> ServerApp:
     # The same endpoints serve under uvicorn and under the native server.
     endpoint: Callable[..., RealtimeEndpoint] = handle
     app = ServerApp()
-    limits = {"max_header_size": config.max_header_size, "request_timeout": config.request_timeout}
+    limits = {
+        "max_header_size": config.max_header_size,
+        "request_timeout": config.request_timeout,
+        "keepalive_timeout": config.keepalive_timeout,
+        "max_keepalive_requests": config.max_keepalive_requests,
+    }
     app.native_options = {name: value for name, value in limits.items() if value is not None}
     if config.app is None:
         realtime = demo_realtime(redis=config.redis)
