@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from typing import Any
 
 import orjson
 
 from bench._common import install_uvloop, raise_fd_limit
+from bench.sse_load import closed_count, obey, open_streams
 
 
 class Window:
@@ -159,44 +159,22 @@ class CheckedStream(asyncio.Protocol):
 
 
 async def run(args: argparse.Namespace) -> None:
-    loop = asyncio.get_running_loop()
     stats = [Window()]
-    streams: list[CheckedStream] = []
-    gate = asyncio.Semaphore(200)
+    streams = await open_streams(
+        args.port,
+        range(args.offset, args.offset + args.conns),
+        lambda user, ready: CheckedStream(user, stats, ready),
+    )
 
-    async def open_one(user: int) -> bool:
-        async with gate:
-            ready: asyncio.Future[bool] = loop.create_future()
-            stream = CheckedStream(user, stats, ready)
-            try:
-                await loop.create_connection(lambda: stream, "127.0.0.1", args.port)
-                ok = await asyncio.wait_for(ready, 30)
-            except (OSError, TimeoutError):
-                return False
-            if ok:
-                streams.append(stream)
-            return ok
+    def start() -> None:
+        stats[0] = Window()
 
-    results = await asyncio.gather(*(open_one(args.offset + i) for i in range(args.conns)))
-    ok = sum(results)
-    print(f"ready {ok} {len(results) - ok}", flush=True)
-    reader = asyncio.StreamReader(limit=2**24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while True:
-        line = (await reader.readline()).decode().strip()
-        if not line or line == "quit":
-            break
-        if line == "start":
-            stats[0] = Window()
-            print("ok", flush=True)
-            continue
-        if not line.startswith("stop"):
-            continue
-        last = orjson.loads(line[5:])
-        broadcast, users = last["b"] - 1, last["u"]
+    async def stop(last: Any) -> dict[str, Any]:
+        broadcast: int = last["b"] - 1
+        users: list[int] = last["u"]
 
-        def behind(stream: CheckedStream, b: int = broadcast, u: list[int] = users) -> int:
-            return max(0, b - stream.seq[0]) + max(0, u[stream.user] - 1 - stream.seq[1])
+        def behind(stream: CheckedStream) -> int:
+            return max(0, broadcast - stream.seq[0]) + max(0, users[stream.user] - 1 - stream.seq[1])
 
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline:
@@ -208,22 +186,18 @@ async def run(args: argparse.Namespace) -> None:
         for stream in streams:
             # Each window stands alone: what was missing is counted once, here.
             stream.seq = [max(stream.seq[0], broadcast), max(stream.seq[1], users[stream.user] - 1)]
-        closed = sum(1 for s in streams if s.transport is None or s.transport.is_closing())
-        print(
-            orjson.dumps(
-                {
-                    "frames": window.frames,
-                    "lost": window.lost + missing,
-                    "duplicate": window.duplicate,
-                    "disorder": window.disorder,
-                    "foreign": window.foreign,
-                    "hist": {str(k): v for k, v in window.hist.items()},
-                    "last_at": window.last_at,
-                    "closed": closed,
-                }
-            ).decode(),
-            flush=True,
-        )
+        return {
+            "frames": window.frames,
+            "lost": window.lost + missing,
+            "duplicate": window.duplicate,
+            "disorder": window.disorder,
+            "foreign": window.foreign,
+            "hist": {str(k): v for k, v in window.hist.items()},
+            "last_at": window.last_at,
+            "closed": closed_count(streams),
+        }
+
+    await obey(start, stop)
     for stream in streams:
         if stream.transport is not None:
             stream.transport.close()

@@ -31,7 +31,8 @@ import asyncio
 import socket
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 import orjson
 
@@ -115,63 +116,93 @@ class SseConnection(asyncio.Protocol):
         window.last_at = now / 1e6
 
 
-async def stream(args: argparse.Namespace) -> None:
+P = TypeVar("P", bound=asyncio.Protocol)
+
+
+async def open_streams(
+    port: int, indexes: Iterable[int], make: Callable[[int, asyncio.Future[bool]], P]
+) -> list[P]:
+    """Connect one stream per index (200 at a time); print ``ready <ok> <failed>``; the streams that got 200.
+
+    ``make(index, ready)`` builds the protocol, which resolves ``ready`` with
+    whether the response head said 200 (False if the connection closed first).
+    """
     loop = asyncio.get_running_loop()
-    stats = [Window()]
-    connections: list[SseConnection] = []
+    opened: list[P] = []
     gate = asyncio.Semaphore(200)
 
     async def open_one(index: int) -> bool:
         async with gate:
             ready: asyncio.Future[bool] = loop.create_future()
-            conn = SseConnection(index % args.channels, stats, ready)
+            stream = make(index, ready)
             try:
-                await loop.create_connection(lambda: conn, "127.0.0.1", args.port)
+                await loop.create_connection(lambda: stream, "127.0.0.1", port)
                 ok = await asyncio.wait_for(ready, 30)
             except (OSError, TimeoutError):
                 return False
             if ok:
-                connections.append(conn)
+                opened.append(stream)
             return ok
 
-    results = await asyncio.gather(*(open_one(args.offset + i) for i in range(args.conns)))
+    results = await asyncio.gather(*(open_one(index) for index in indexes))
     ok = sum(results)
     print(f"ready {ok} {len(results) - ok}", flush=True)
-    reader = asyncio.StreamReader()
+    return opened
+
+
+async def obey(start: Callable[[], None], stop: Callable[[Any], Awaitable[dict[str, Any]]]) -> None:
+    """Follow the control lines on stdin: ``start`` (answered ``ok``), ``stop <json>`` (answered with
+    ``stop``'s JSON line), ``quit`` or end of input."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while True:
         line = (await reader.readline()).decode().strip()
         if not line or line == "quit":
-            break
+            return
         if line == "start":
-            stats[0] = Window()
+            start()
             print("ok", flush=True)
         elif line.startswith("stop"):
-            last = orjson.loads(line[5:])
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                behind = [c for c in connections if c.last_seq < last[c.channel] - 1]
-                if not behind:
-                    break
-                await asyncio.sleep(0.02)
-            window = stats[0]
-            behind_frames = sum(
-                last[c.channel] - 1 - c.last_seq for c in connections if c.last_seq < last[c.channel] - 1
-            )
-            closed = sum(1 for c in connections if c.transport is None or c.transport.is_closing())
-            print(
-                orjson.dumps(
-                    {
-                        "frames": window.frames,
-                        "lost": window.lost + behind_frames,
-                        "disorder": window.disorder,
-                        "hist": {str(k): v for k, v in window.hist.items()},
-                        "last_at": window.last_at,
-                        "closed": closed,
-                    }
-                ).decode(),
-                flush=True,
-            )
+            print(orjson.dumps(await stop(orjson.loads(line[5:]))).decode(), flush=True)
+
+
+def closed_count(streams: Iterable[Any]) -> int:
+    return sum(1 for s in streams if s.transport is None or s.transport.is_closing())
+
+
+async def stream(args: argparse.Namespace) -> None:
+    stats = [Window()]
+    connections = await open_streams(
+        args.port,
+        range(args.offset, args.offset + args.conns),
+        lambda index, ready: SseConnection(index % args.channels, stats, ready),
+    )
+
+    def start() -> None:
+        stats[0] = Window()
+
+    async def stop(last: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            behind = [c for c in connections if c.last_seq < last[c.channel] - 1]
+            if not behind:
+                break
+            await asyncio.sleep(0.02)
+        window = stats[0]
+        behind_frames = sum(
+            last[c.channel] - 1 - c.last_seq for c in connections if c.last_seq < last[c.channel] - 1
+        )
+        return {
+            "frames": window.frames,
+            "lost": window.lost + behind_frames,
+            "disorder": window.disorder,
+            "hist": {str(k): v for k, v in window.hist.items()},
+            "last_at": window.last_at,
+            "closed": closed_count(connections),
+        }
+
+    await obey(start, stop)
     for conn in connections:
         if conn.transport is not None:
             conn.transport.close()
