@@ -95,6 +95,14 @@ class Server(_Child):
         finally:
             conn.close()
 
+    def wait_for_streams(self, count: int, timeout: float = 30) -> None:
+        """Until the server counts ``count`` open streams."""
+        deadline = time.monotonic() + timeout
+        while self.get("/bench/stats")["connections"] < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server never counted every stream")
+            time.sleep(0.1)
+
     def rss(self) -> int:
         return rss_bytes(self.pid)
 

@@ -74,11 +74,7 @@ class PageFleet:
                 if self.emitter.line(timeout=60) != "ready":
                     raise RuntimeError("the page emitter did not start")
             self.loads = start_loads(["bench.sse_check"], self.server.port, conns, loads)
-            deadline = time.monotonic() + 30
-            while self.server.get("/bench/stats")["connections"] < conns:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server never counted every stream")
-                time.sleep(0.1)
+            self.server.wait_for_streams(conns)
             self.server.get("/bench/gc?freeze=1")
         except BaseException:
             self.close()

@@ -73,11 +73,7 @@ class Fleet:
             command = ["bench.sse_load", "stream", "--channels", str(channels)]
             self.loads = start_loads(command, self.server.port, conns, loads)
             self.connect_seconds = time.monotonic() - started
-            deadline = time.monotonic() + 30
-            while self.server.get("/bench/stats")["connections"] < conns:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server never counted every stream")
-                time.sleep(0.1)
+            self.server.wait_for_streams(conns)
             self.server.get("/bench/gc")
             time.sleep(0.2)
             self.rss_after = self.server.rss()
