@@ -51,11 +51,19 @@ class PageStep:
 class PageRun:
     stack: str
     conns: int
+    rss_per_stream: float = 0.0
     steps: list[PageStep] = field(default_factory=list)
 
 
 class PageFleet:
-    def __init__(self, stack: str, conns: int, redis: str | None, *, loads: int = 2) -> None:
+    """A server with ``conns`` page-shape streams (``single``: on ``broadcast`` only, the control).
+
+    ``rss_per_stream``: the server's resident memory per stream once all are open and idle.
+    """
+
+    def __init__(
+        self, stack: str, conns: int, redis: str | None, *, loads: int = 2, single: bool = False
+    ) -> None:
         self.conns = conns
         self.loads: list[_Child] = []
         self.emitter: _Child | None = None
@@ -73,8 +81,15 @@ class PageFleet:
                 )
                 if self.emitter.line(timeout=60) != "ready":
                     raise RuntimeError("the page emitter did not start")
-            self.loads = start_loads(["bench.sse_check"], self.server.port, conns, loads)
+            self.server.get("/bench/gc")
+            time.sleep(0.2)
+            rss_before = self.server.rss()
+            command = ["bench.sse_check", *(["--single"] if single else [])]
+            self.loads = start_loads(command, self.server.port, conns, loads)
             self.server.wait_for_streams(conns)
+            self.server.get("/bench/gc")
+            time.sleep(0.2)
+            self.rss_per_stream = (self.server.rss() - rss_before) / conns
             self.server.get("/bench/gc?freeze=1")
         except BaseException:
             self.close()
@@ -132,21 +147,31 @@ class PageFleet:
 
 
 def page_run(
-    stack: str, conns: int, ladder: list[float], seconds: float, *, redis: bool, trickle: float = 0.01
+    stack: str,
+    conns: int,
+    ladder: list[float],
+    seconds: float,
+    *,
+    redis: bool,
+    trickle: float = 0.01,
+    single: bool = False,
 ) -> PageRun:
     """Rising broadcast deliveries/s (``ladder``) until the first saturated step.
 
     ``trickle``: user-channel events/s as a fraction of the broadcast deliveries/s,
     spread round-robin over the user channels (each delivered to one stream).
+    ``single``: the control, streams on ``broadcast`` only and no trickle.
     """
+    if single:
+        trickle = 0.0
     from tests.support.redis_server import RedisServer
 
     # A fresh Redis per run: no stream or subscription left over from another stack.
     server = RedisServer().start() if redis else None
     try:
-        fleet = PageFleet(stack, conns, server.url if server else None)
+        fleet = PageFleet(stack, conns, server.url if server else None, single=single)
         try:
-            run = PageRun(stack, conns)
+            run = PageRun(stack, conns, fleet.rss_per_stream)
             fleet.step(20 * conns, trickle, 0.5)  # warm-up: 20 broadcast events/s
             for deliveries in ladder:
                 step = fleet.step(deliveries, trickle, seconds)

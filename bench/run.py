@@ -230,30 +230,37 @@ def page_rows(
     ladder = [25_000.0, 50_000.0, 100_000.0, 250_000.0, 500_000.0, 1_000_000.0, 2_000_000.0, 3_000_000.0]
     busy_at = os.cpu_count() or 1
     name = "end to end (Redis, emits from another process)" if redis else "page shape (in-process, memory)"
-    peaks: dict[str, list[float]] = {stack: [] for stack in sse.STACKS}
+    # In-process, each of our stacks also runs the single-channel control (streams on
+    # ``broadcast`` only, no trickle) with the same checking generator: the page shape's
+    # peak is judged against it, and its idle memory against the page shape's.
+    plan = [(stack, False) for stack in sse.STACKS] + ([] if redis else [(stack, True) for stack in OURS])
+    keys = [f"{stack} single" if single else stack for stack, single in plan]
+    peaks: dict[str, list[float]] = {key: [] for key in keys}
+    rss: dict[str, list[float]] = {key: [] for key in keys}
     at: dict[tuple[str, float], list[page.PageStep]] = {}
-    errors = {stack: [0, 0, 0, 0] for stack in sse.STACKS}
-    busy = dict.fromkeys(sse.STACKS, 0)
+    errors = {key: [0, 0, 0, 0] for key in keys}
+    busy = dict.fromkeys(keys, 0)
     detail: list[str] = []
     for index in range(runs):
-        for stack in sse.STACKS:
-            run = page.page_run(stack, conns, ladder, seconds, redis=redis)
+        for (stack, single), key in zip(plan, keys, strict=True):
+            run = page.page_run(stack, conns, ladder, seconds, redis=redis, single=single)
             good = [s.delivered for s in run.steps if not s.errors]
-            peaks[stack].append(max(good) if good else float("nan"))
+            peaks[key].append(max(good) if good else float("nan"))
+            rss[key].append(run.rss_per_stream)
             for step in run.steps:
-                at.setdefault((stack, step.requested), []).append(step)
+                at.setdefault((key, step.requested), []).append(step)
                 for i, count in enumerate((step.lost, step.duplicate, step.disorder, step.foreign)):
-                    errors[stack][i] += count
+                    errors[key][i] += count
                 flag = " busy" if step.load1 > busy_at else ""
-                busy[stack] += bool(flag)
+                busy[key] += bool(flag)
                 detail.append(
-                    f"| {name} | {stack} | {conns} | {index + 1} | {step.requested:,.0f} | "
+                    f"| {name} | {key} | {conns} | {index + 1} | {step.requested:,.0f} | "
                     f"{step.offered:,.0f} | "
                     f"{step.delivered:,.0f} | {step.p50_ms:.1f} | {step.p99_ms:.1f} | {step.lost} | "
                     f"{step.duplicate} | {step.disorder} | {step.foreign} | {step.server_cpu:.0%} | "
                     f"{step.load_cpu:.0%} | {step.emitter_cpu:.0%} | {step.load1:.2f}{flag} |"
                 )
-            log(f"{name} {stack} run {index + 1}: peak {peaks[stack][-1]:,.0f}/s")
+            log(f"{name} {key} run {index + 1}: peak {peaks[key][-1]:,.0f}/s")
     rows: list[Row] = []
     base = peaks["broadcaster"]
     for stack, label in OURS.items():
@@ -287,7 +294,39 @@ def page_rows(
                         f"runs that reached the step: {len(o)} / {len(t)} of {runs}",
                     )
                 )
+        if not redis:
+            rows += page_control_rows(stack, label, conns, peaks, rss, errors[f"{stack} single"])
     return rows, detail
+
+
+def page_control_rows(
+    stack: str,
+    label: str,
+    conns: int,
+    peaks: dict[str, list[float]],
+    rss: dict[str, list[float]],
+    errors: list[int],
+) -> list[Row]:
+    """The page shape against the same stack's single-channel control of the same run."""
+    control = f"{stack} single"
+    share = median(peaks[stack]) / median(peaks[control])
+    return [
+        Row(
+            f"page shape{label}: peak as a share of the single-channel peak (same generator)",
+            f"{share:.0%}",
+            _spread(peaks[control]),
+            "",
+            f"baseline column: the single-channel control's peak, {conns:,} streams on broadcast "
+            f"only, every frame checked; its lost/dup/disorder/foreign: {'/'.join(map(str, errors))}",
+        ),
+        Row(
+            f"idle RSS per stream, broadcast + user-i vs broadcast only{label} (bytes)",
+            _spread(rss[stack]),
+            _spread(rss[control]),
+            f"{median(rss[stack]) / median(rss[control]):.2f}x of one channel",
+            f"{conns:,} streams; the ratio is two-channel over one-channel (target <= 1.5x)",
+        ),
+    ]
 
 
 def memory_rows(runs: int, conns: int) -> list[Row]:

@@ -1,9 +1,11 @@
 """The checking SSE load generator: page-shape streams, EVERY frame parsed and checked.
 
-    python -m bench.sse_check --port P --conns N [--offset I]
+    python -m bench.sse_check --port P --conns N [--offset I] [--single]
 
 Opens N streams ``GET /api/realtime?channel=broadcast&channel=user-<i>`` (i from the
-offset), de-chunks the body when the server sends ``Transfer-Encoding: chunked``,
+offset; with ``--single``, ``channel=broadcast`` only: the single-channel control that
+the page shape is compared with, checked by the same parser), de-chunks the body
+when the server sends ``Transfer-Encoding: chunked``,
 splits it into SSE frames and parses the JSON of every ``data:`` line (frames
 without a ``q`` -- connected, ping -- are skipped). Every event is checked per
 (connection, channel) against the sequence numbers of :mod:`bench._page`:
@@ -46,8 +48,9 @@ class Window:
 class CheckedStream(asyncio.Protocol):
     """One page: sequence state for ``broadcast`` (``seq[0]``) and its own user channel (``seq[1]``)."""
 
-    def __init__(self, user: int, stats: list[Window], ready: asyncio.Future[bool]) -> None:
+    def __init__(self, user: int, stats: list[Window], ready: asyncio.Future[bool], single: bool) -> None:
         self.user = user
+        self.single = single
         self.stats = stats
         self.ready = ready
         self.head = b""
@@ -61,9 +64,10 @@ class CheckedStream(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        channels = b"channel=broadcast" if self.single else b"channel=broadcast&channel=user-%d" % self.user
         transport.write(
-            b"GET /api/realtime?channel=broadcast&channel=user-%d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Accept: text/event-stream\r\n\r\n" % self.user
+            b"GET /api/realtime?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Accept: text/event-stream\r\n\r\n" % channels
         )
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -163,7 +167,7 @@ async def run(args: argparse.Namespace) -> None:
     streams = await open_streams(
         args.port,
         range(args.offset, args.offset + args.conns),
-        lambda user, ready: CheckedStream(user, stats, ready),
+        lambda user, ready: CheckedStream(user, stats, ready, args.single),
     )
 
     def start() -> None:
@@ -208,6 +212,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--conns", type=int, required=True)
     parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--single", action="store_true", help="streams on broadcast only (the control)")
     parser.add_argument("--drain", type=float, default=10, help="seconds to wait for late events at stop")
     args = parser.parse_args()
     raise_fd_limit()
