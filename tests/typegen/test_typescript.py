@@ -1,0 +1,204 @@
+"""The generated zod module with the real tools: tsc --strict types the official client and
+tidings.js with it, and node's zod accepts what tidings stores and refuses what pydantic refuses.
+
+Needs Node.js and tests/typescript/node_modules (``npm ci --prefix tests/typescript``,
+done by scripts/bootstrap): skipped without them, failed under TIDINGS_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.support.requirements import TYPESCRIPT_DIR, need_typescript
+from tests.typegen.sample_schema import ACCEPTED, REFUSED, SCHEMA
+from tidings import Realtime, __version__
+from tidings._schema import Schema
+from tidings.typegen import generate
+
+STATIC = Path(__file__).resolve().parents[2] / "src" / "tidings" / "demo" / "static"
+DEMO_MODULE = STATIC / "realtime-schema.ts"
+
+
+@pytest.fixture
+def tools() -> Path:
+    return need_typescript()
+
+
+@pytest.fixture
+def workdir(tools: Path) -> Iterator[Path]:
+    # Inside tests/typescript so that imports resolve to its node_modules.
+    directory = TYPESCRIPT_DIR / f"work-{uuid.uuid4().hex[:8]}"
+    directory.mkdir()
+    for name in ("tsconfig.json", "react_page.tsx", "plain_page.ts", "roundtrip.mjs"):
+        shutil.copy(TYPESCRIPT_DIR / name, directory / name)
+    shutil.copy(STATIC / "tidings.d.ts", directory / "tidings.d.ts")
+    shutil.copy(DEMO_MODULE, directory / "realtime-schema.ts")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
+def tsc(tools: Path, directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(tools / "tsc"), "-p", "tsconfig.json", *files],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def only(directory: Path, page: str) -> None:
+    """Point the tsconfig at one page (tsc refuses -p together with file names)."""
+    config = json.loads((directory / "tsconfig.json").read_text())
+    config["files"] = [page]
+    (directory / "tsconfig.json").write_text(json.dumps(config))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("page", ["react_page.tsx", "plain_page.ts"])
+def test_correct_use_compiles_with_strict_tsc(tools: Path, workdir: Path, page: str) -> None:
+    only(workdir, page)
+    result = tsc(tools, workdir)
+    assert result.returncode == 0, result.stdout
+
+
+NO_FIELD = "Property 'txt' does not exist on type '{ name: string; text: string; }'"
+MISTAKES = [
+    pytest.param(
+        "react_page.tsx",
+        ('"job.progress"]', '"job.progres"]'),
+        [
+            "error TS2820: Type '\"job.progres\"' is not assignable to type",
+            "Did you mean '\"job.progress\"'?",
+        ],
+        id="official-client-unknown-event",
+    ),
+    pytest.param(
+        "react_page.tsx",
+        ("data.text.length", "data.txt.length"),
+        [NO_FIELD],
+        id="official-client-unknown-field",
+    ),
+    pytest.param(
+        "plain_page.ts",
+        ('=== "job.progress"', '=== "job.progres"'),
+        ["error TS2367: This comparison appears to be unintentional", "'\"job.progres\"' have no overlap"],
+        id="tidings-js-unknown-event",
+    ),
+    pytest.param(
+        "plain_page.ts",
+        ("message.data.text.length", "message.data.txt.length"),
+        [NO_FIELD],
+        id="tidings-js-unknown-field",
+    ),
+]
+
+
+@pytest.mark.parametrize(("page", "change", "errors"), MISTAKES)
+def test_a_mistake_fails_to_compile_naming_it(
+    tools: Path, workdir: Path, page: str, change: tuple[str, str], errors: list[str]
+) -> None:
+    only(workdir, page)
+    edit(workdir / page, *change)
+    result = tsc(tools, workdir)
+    assert result.returncode != 0
+    for error in errors:
+        assert error in result.stdout
+
+
+def test_the_sample_schema_module_compiles_with_strict_tsc(tools: Path, workdir: Path) -> None:
+    # Recursive and mutually recursive models, getters, refinements: all typed.
+    generated = generate(Schema(SCHEMA), format="zod", source="sample:SCHEMA", version=__version__)
+    (workdir / "realtime-schema.ts").write_text(generated.text)
+    (workdir / "uses.ts").write_text(
+        'import { z } from "zod";\nimport { schema } from "./realtime-schema";\n'
+        "type Tree = z.infer<typeof schema.tree>;\n"
+        'const tree: Tree = { label: "a", parent: null,\n'
+        '  children: [{ label: "b", children: [], parent: null }] };\n'
+        "type Ping = z.infer<typeof schema.ping>;\n"
+        "const ping: Ping = { pong: { count: 1, ping: { pong: null } } };\n"
+        "console.log(tree.children[0].label, ping.pong?.count);\n"
+    )
+    only(workdir, "uses.ts")
+    result = tsc(tools, workdir)
+    assert result.returncode == 0, result.stdout
+
+
+async def stored_json(event: str, value: Any) -> str:
+    """The JSON text of ``value`` as tidings stores it and history() returns it."""
+    async with Realtime(SCHEMA) as realtime:
+        channel = realtime.channel("typegen")
+        await channel.emit(event, value)
+        (message,) = await channel.history()
+    return orjson.dumps(message.to_dict()["data"]).decode()
+
+
+def run_zod(tools: Path, directory: Path, cases: list[dict[str, str]]) -> list[dict[str, Any]]:
+    generated = generate(Schema(SCHEMA), format="zod", source="sample:SCHEMA", version=__version__)
+    (directory / "realtime-schema.ts").write_text(generated.text)
+    (directory / "cases.json").write_text(json.dumps(cases))
+    bundle = directory / "roundtrip.bundle.mjs"
+    subprocess.run(
+        [str(tools / "esbuild"), "roundtrip.mjs", "--bundle", "--platform=node", "--format=esm",
+         f"--outfile={bundle.name}", "--log-level=warning"],
+        cwd=directory, check=True, timeout=120,
+    )  # fmt: skip
+    output = subprocess.run(
+        ["node", bundle.name, "cases.json"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    results: list[dict[str, Any]] = json.loads(output)
+    return results
+
+
+async def test_what_tidings_stores_passes_the_generated_zod_schema(tools: Path, workdir: Path) -> None:
+    cases = [
+        {"event": event, "json": await stored_json(event, value)}
+        for event, values in ACCEPTED.items()
+        for value in values
+    ]
+    assert {case["event"] for case in cases} == set(Schema(SCHEMA).event_names)
+    results = run_zod(tools, workdir, cases)
+    refused = [
+        (case, result["issues"]) for case, result in zip(cases, results, strict=True) if not result["ok"]
+    ]
+    assert refused == []
+
+
+def test_what_pydantic_refuses_zod_refuses(tools: Path, workdir: Path) -> None:
+    schema = Schema(SCHEMA)
+    cases = []
+    for event, values in REFUSED.items():
+        declared = schema.event_type(event)
+        assert declared is not None
+        for value in values:
+            text = orjson.dumps(value)
+            # Refused by the reader tidings uses (field names or aliases), so
+            # the case tests the constraint, not the key.
+            with pytest.raises(ValueError, match="validation error"):
+                declared.adapter.validate_json(text, by_alias=True, by_name=True)
+            cases.append({"event": event, "json": text.decode()})
+    results = run_zod(tools, workdir, cases)
+    accepted = [case for case, result in zip(cases, results, strict=True) if result["ok"]]
+    assert accepted == []
