@@ -221,7 +221,7 @@ def test_names_that_are_not_identifiers_are_quoted_and_reserved_words_renamed() 
     )
     assert done.code == 'z.object({ "a-b": z.string() })'
 
-    class schema(BaseModel):  # noqa: N801 -- the name the generated module uses itself
+    class schema(BaseModel):  # the name the generated module gives its own export
         x: int
 
     assert leaf_code(schema) == "_schema"
