@@ -42,7 +42,7 @@ def zod_module(contracts: EventContracts, header: list[str]) -> Generated:
     for index, key in enumerate(order):
         cycle = {other for other in reach[key] if key in reach[other]}
         writer.late = set(order[index:]) | cycle
-        done = writer.convert(contracts.defs[key], key)
+        done = writer.convert(contracts.defs[key], key, multiline=True)
         if done.late:
             # Recursive without an object in between: TypeScript cannot infer it.
             warnings.append(f"{key}: recursive outside an object, typed as unknown in TypeScript")

@@ -78,7 +78,8 @@ class ZodWriter:
         self.late: set[str] = set()
         """Definitions a reference must reach late: not declared yet, or in a cycle with the one written."""
 
-    def convert(self, node: Mapping[str, Any], where: str) -> Converted:
+    def convert(self, node: Mapping[str, Any], where: str, *, multiline: bool = False) -> Converted:
+        """``node`` as zod; ``multiline`` puts an object's properties one per line (a definition)."""
         if not isinstance(node, Mapping):  # `true`/`false` schemas
             return Converted("z.unknown()", "z.ZodUnknown") if node else Converted("z.never()", "z.ZodNever")
         if "$ref" in node:
@@ -98,6 +99,8 @@ class ZodWriter:
             return self._union(parts, where, [])
         if kind is None and ("properties" in node or "additionalProperties" in node):
             kind = "object"
+        if kind == "object":
+            return self._object(node, where, multiline)
         handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
         if handler is None:
             extra = self._unhandled(node, set())
@@ -228,7 +231,7 @@ class ZodWriter:
             )
         return self._finish(Converted(code, kind, late), where, extra)
 
-    def _object(self, node: Mapping[str, Any], where: str) -> Converted:
+    def _object(self, node: Mapping[str, Any], where: str, multiline: bool = False) -> Converted:
         allowed = {"type", "properties", "required", "additionalProperties", "propertyNames"}
         extra = self._unhandled(node, allowed)
         properties: Mapping[str, Any] = node.get("properties", {})
@@ -254,7 +257,11 @@ class ZodWriter:
             else:
                 members.append(f"{key}: {value.code}")
             types.append(f"{key}: {value.type}")
-        shape, shape_type = "{ " + ", ".join(members) + " }", "{ " + "; ".join(types) + " }"
+        if multiline:
+            shape = "{\n" + "".join(f"  {member},\n" for member in members) + "}"
+        else:
+            shape = "{ " + ", ".join(members) + " }"
+        shape_type = "{ " + "; ".join(types) + " }"
         if more is False:
             done = Converted(f"z.strictObject({shape})", f"z.ZodObject<{shape_type}, z.core.$strict>", late)
         elif more is True:
@@ -313,5 +320,4 @@ _HANDLERS: dict[str, Callable[[ZodWriter, Mapping[str, Any], str], Converted]] =
     "boolean": ZodWriter._simple,
     "null": ZodWriter._simple,
     "array": ZodWriter._array,
-    "object": ZodWriter._object,
 }
