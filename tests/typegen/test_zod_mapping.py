@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints
-from typing_extensions import TypedDict
+from typing_extensions import TypeAliasType, TypedDict
 
 from tidings._schema import Schema
 from tidings.typegen import Generated, generate
@@ -278,3 +278,27 @@ def test_patterns_translate_to_javascript(pattern: str, javascript: str) -> None
 )
 def test_patterns_without_a_javascript_equivalent_are_reported(pattern: str, problem: str) -> None:
     assert problem in to_javascript(pattern).problems
+
+
+Nested = TypeAliasType("Nested", "int | list[Nested]")
+
+
+def test_a_recursion_outside_an_object_is_lazy_typed_unknown_with_a_warning() -> None:
+    generated = zod_of(Nested)
+    lazy = "z.lazy(() => z.union([z.number().int(), z.array(Nested)]))"
+    assert f"export const Nested: z.ZodType<unknown> = {lazy};" in generated.text
+    assert generated.warnings == ("Nested: recursive outside an object, typed as unknown in TypeScript",)
+
+
+def test_computed_fields_are_stored_so_they_are_required() -> None:
+    from pydantic import computed_field
+
+    class WithTotal(BaseModel):
+        x: int
+
+        @computed_field  # type: ignore[prop-decorator]
+        @property
+        def double(self) -> int:
+            return 2 * self.x
+
+    assert definition(WithTotal, "WithTotal") == "z.object({ x: z.number().int(), double: z.number().int() })"

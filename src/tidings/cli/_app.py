@@ -378,7 +378,8 @@ def schema(
     app_path: Annotated[
         str,
         typer.Argument(
-            metavar="APP", help="Your Realtime object as module:attribute, e.g. myapp.events:realtime."
+            metavar="APP",
+            help="Your Realtime object, or its schema dict, as module:attribute, e.g. myapp.events:realtime.",
         ),
     ],
     format: Annotated[
