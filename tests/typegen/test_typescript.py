@@ -226,3 +226,54 @@ async def test_fields_with_defaults_may_be_missing_and_parse_to_what_tidings_sto
             assert stored == {"width": 1, "height": 1, "labels": []}
             continue
         assert result["data"] == stored, event
+
+
+PATTERNS = {
+    r"^\w+$": ["abc", "José", "名前", "a b", "", "_x9", "e\u0301"],
+    r"^\d{2,4}$": ["12", "1234", "12345", "١٢٣", "x1"],
+    r"^\S+\s\S+$": ["a b", "a\u00a0b", "ab"],
+    r"^[\w.-]+@x$": ["a.b-c@x", "ü@x", "a b@x"],
+    r"\p{Lu}\pL": ["Ab", "ab", "ÉÉ"],
+    r"^a}b$": ["a}b", "ab"],
+    r"\x{1F600}": ["😀", ":)"],
+    r"\Ahello\z": ["hello", "hello\n", "say hello"],
+    r"^it\'s$": ["it's", "its"],
+    r"(?P<year>\d{4})-(?:0[1-9]|1[0-2])": ["2024-12", "2024-13", "24-01"],
+}
+
+
+def test_translated_patterns_match_the_same_strings_in_node_as_in_pydantic(tools: Path) -> None:
+    from typing import Annotated
+
+    from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+    from tidings.typegen._regex import to_javascript
+
+    cases = []
+    for pattern, samples in PATTERNS.items():
+        translated = to_javascript(pattern)
+        assert translated.problems == (), pattern
+        adapter: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(pattern=pattern)])
+        for sample in samples:
+            try:
+                adapter.validate_python(sample)
+                expected = True
+            except ValidationError:
+                expected = False
+            cases.append({"source": translated.source, "sample": sample, "expected": expected})
+    script = (
+        "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "process.stdout.write(JSON.stringify(cases.map((c) => new RegExp(c.source, 'u').test(c.sample))));"
+    )
+    output = subprocess.run(
+        ["node", "-e", script],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    different = [
+        case for case, matched in zip(cases, json.loads(output), strict=True) if matched != case["expected"]
+    ]
+    assert different == []

@@ -261,6 +261,10 @@ def test_an_open_schema_or_an_unknown_format_is_refused() -> None:
         (r"it\'s \#1", r"it's #1"),  # u mode refuses escaped punctuation that needs none
         (r"a\.b\-c", r"a\.b\-c"),
         (r"[]a]", r"[\]a]"),
+        (r"^\d{2,4}-x{3}$", r"^[\p{Nd}]{2,4}-x{3}$"),
+        (r"a}b{c]", r"a\}b\{c\]"),  # literals in Rust, refused bare by u mode
+        (r"\p{Lu}\pL\P{Nd}", r"\p{Lu}\p{L}\P{Nd}"),
+        (r"\x{1F600}\x41", r"\u{1F600}\x41"),
     ],
 )
 def test_patterns_translate_to_javascript(pattern: str, javascript: str) -> None:
@@ -274,6 +278,9 @@ def test_patterns_translate_to_javascript(pattern: str, javascript: str) -> None
         (r"(?i)abc", "inline flags (?i) have no JavaScript form"),
         (r"\bword\b", r"\b (word boundary) is ASCII-only in JavaScript"),
         (r"[\W]", r"\W inside [...] is ASCII-only in JavaScript"),
+        (r"\p{Greek}", r"\p{Greek} is not a Unicode property JavaScript reads the same way"),
+        (r"[[:alpha:]]", "nested classes and class set operations have no JavaScript form"),
+        (r"[a-z&&[^aeiou]]", "nested classes and class set operations have no JavaScript form"),
     ],
 )
 def test_patterns_without_a_javascript_equivalent_are_reported(pattern: str, problem: str) -> None:
