@@ -13,16 +13,20 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from tests.support.requirements import TYPESCRIPT_DIR, need_typescript
 from tests.typegen.sample_schema import ACCEPTED, REFUSED, SCHEMA
 from tidings import Realtime, __version__
 from tidings._schema import Schema
 from tidings.typegen import generate
+from tidings.typegen._regex import to_javascript
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "tidings" / "demo" / "static"
 DEMO_MODULE = STATIC / "realtime-schema.ts"
@@ -242,38 +246,62 @@ PATTERNS = {
 }
 
 
-def test_translated_patterns_match_the_same_strings_in_node_as_in_pydantic(tools: Path) -> None:
-    from typing import Annotated
+def pydantic_matches(pattern: str, sample: str) -> bool:
+    adapter: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(pattern=pattern)])
+    try:
+        adapter.validate_python(sample)
+    except ValidationError:
+        return False
+    return True
 
-    from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-    from tidings.typegen._regex import to_javascript
-
-    cases = []
-    for pattern, samples in PATTERNS.items():
-        translated = to_javascript(pattern)
-        assert translated.problems == (), pattern
-        adapter: TypeAdapter[str] = TypeAdapter(Annotated[str, StringConstraints(pattern=pattern)])
-        for sample in samples:
-            try:
-                adapter.validate_python(sample)
-                expected = True
-            except ValidationError:
-                expected = False
-            cases.append({"source": translated.source, "sample": sample, "expected": expected})
+def node_matches(cases: list[tuple[str, str]]) -> list[bool]:
+    """For each (pattern, sample): does the translated pattern match in node (``u`` flag)?"""
+    payload = [{"source": to_javascript(pattern).source, "sample": sample} for pattern, sample in cases]
     script = (
         "const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
         "process.stdout.write(JSON.stringify(cases.map((c) => new RegExp(c.source, 'u').test(c.sample))));"
     )
     output = subprocess.run(
         ["node", "-e", script],
-        input=json.dumps(cases),
+        input=json.dumps(payload),
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     ).stdout
-    different = [
-        case for case, matched in zip(cases, json.loads(output), strict=True) if matched != case["expected"]
-    ]
+    matched: list[bool] = json.loads(output)
+    return matched
+
+
+def test_translated_patterns_match_the_same_strings_in_node_as_in_pydantic(tools: Path) -> None:
+    assert all(to_javascript(pattern).problems == () for pattern in PATTERNS)
+    cases = [(pattern, sample) for pattern, samples in PATTERNS.items() for sample in samples]
+    expected = [pydantic_matches(pattern, sample) for pattern, sample in cases]
+    assert node_matches(cases) == expected
+
+
+UNICODE_PATTERNS = (r"^\w+( \w+)*$", r"^\d+$", r"^\S+\s\S+$", r"^[\w.-]+$")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    samples=st.lists(
+        st.one_of(
+            st.text(st.characters(codec="utf-8"), min_size=1, max_size=6),
+            st.from_regex(r"\w+ \w+", fullmatch=True),
+            st.from_regex(r"\d+", fullmatch=True),
+        ),
+        min_size=150,
+        max_size=150,
+    )
+)
+def test_unicode_classes_match_in_node_as_in_pydantic_for_any_text(samples: list[str]) -> None:
+    # Python's re (which generates the samples), Rust's regex (pydantic) and
+    # JavaScript disagree on \w, \d and \s at the edges of Unicode; the
+    # translation must make JavaScript agree with Rust on every string.
+    need_typescript()
+    cases = [(pattern, sample) for pattern in UNICODE_PATTERNS for sample in samples]
+    expected = [pydantic_matches(pattern, sample) for pattern, sample in cases]
+    different = [case for case, js, py in zip(cases, node_matches(cases), expected, strict=True) if js != py]
     assert different == []
