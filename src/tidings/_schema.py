@@ -134,7 +134,10 @@ def _parse(declared: EventType | None, channel: str, event_id: str, event: str, 
             # Events outside the schema (written by another app sharing the
             # backend) are delivered as plain JSON rather than dropped.
             return orjson.loads(payload)
-        return declared.adapter.validate_json(payload)
+        # emit stores pydantic's JSON dump, which keys a field by its name
+        # unless the model serializes by alias; a field declared with
+        # ``alias=`` would otherwise not read back (its validator wants the alias).
+        return declared.adapter.validate_json(payload, by_alias=True, by_name=True)
     except (ValidationError, orjson.JSONDecodeError) as exc:
         raise InvalidStoredDataError(channel, event_id, event, str(exc)) from None
 

@@ -13,6 +13,7 @@ import pytest
 from tests.support.chromium import CHROMIUM
 
 BROWSER_NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
+TYPESCRIPT_DIR = Path(__file__).resolve().parents[1] / "typescript"
 
 
 def _required() -> bool:
@@ -43,3 +44,12 @@ def need_node() -> str:
 def need_browser_bundle() -> None:
     need_node()
     need((BROWSER_NODE_MODULES / ".bin" / "esbuild").exists(), "tests/browser/node_modules (npm ci)")
+
+
+def need_typescript() -> Path:
+    """tests/typescript/node_modules (tsc, zod, esbuild, @upstash/realtime); returns its .bin."""
+    need_node()
+    bin_dir = TYPESCRIPT_DIR / "node_modules" / ".bin"
+    present = all((bin_dir / tool).exists() for tool in ("tsc", "esbuild"))
+    need(present, "tests/typescript/node_modules (npm ci --prefix tests/typescript)")
+    return bin_dir

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 # The packages of tidings (the core is every top-level module: tidings._*).
 CORE = "core"
-PACKAGES = ("redis", "client", "asgi", "native", "web", "server", "demo", "cli")
+PACKAGES = ("redis", "client", "asgi", "native", "web", "server", "demo", "typegen", "cli")
 
 # What each package may import from tidings at module level.
 ALLOWED: dict[str, set[str]] = {
@@ -32,7 +32,8 @@ ALLOWED: dict[str, set[str]] = {
     "web": {CORE, "web"},
     "demo": {CORE, "asgi", "web", "demo"},
     "server": {CORE, "asgi", "native", "web", "demo", "server"},
-    "cli": {CORE, "asgi", "native", "web", "demo", "server", "client", "redis", "cli"},
+    "typegen": {CORE, "typegen"},
+    "cli": {CORE, "asgi", "native", "web", "demo", "server", "client", "redis", "typegen", "cli"},
 }
 
 # Lazy imports (inside a function) that cross the rules above, each for a reason.
@@ -47,6 +48,7 @@ THIRD_PARTY_FORBIDDEN: dict[str, set[str]] = {
     "redis": {"httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
     "client": {"redis", "uvicorn", "starlette", "httptools", "typer", "rich"},
     "asgi": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
+    "typegen": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
 }
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from tidings import InvalidDataError, Realtime, SchemaError, UnknownEventError
@@ -114,3 +114,37 @@ def test_events_outside_the_schema_are_delivered_as_plain_json() -> None:
     # An app sharing the backend may write events this schema does not know.
     schema = Schema({"known": int})
     assert schema.decode("c", "1-0", "foreign.event", b'{"k": 1}') == {"k": 1}
+
+
+class Aliased(BaseModel):
+    user_id: int = Field(alias="userId")
+
+
+class SerializedAs(BaseModel):
+    user_id: int = Field(serialization_alias="userId")
+
+
+class AliasedOut(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+    user_id: int = Field(alias="userId")
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "stored_key"),
+    [
+        (Aliased, {"userId": 1}, "user_id"),
+        (SerializedAs, {"user_id": 1}, "user_id"),
+        (AliasedOut, {"userId": 1}, "userId"),
+    ],
+)
+async def test_a_model_with_aliases_reads_back_what_emit_stored(
+    model: type[BaseModel], given: dict[str, int], stored_key: str
+) -> None:
+    # emit stores the JSON dump (field names, unless the model serializes by
+    # alias); history must read that back, or one event makes a channel unreadable.
+    async with Realtime({"e": model}) as realtime:
+        channel = realtime.channel("aliases")
+        await channel.emit("e", given)
+        (message,) = await channel.history()
+    assert message.data == model.model_validate(given)
+    assert message.to_dict()["data"] == {stored_key: 1}

@@ -1,4 +1,4 @@
-"""The ``tidings`` command (``pip install 'tidings[cli]'``): emit, tail, history, serve, demo.
+"""The ``tidings`` command (``pip install 'tidings[cli]'``): emit, tail, history, serve, demo, schema.
 
 Each command imports what it needs when it runs (rich, httpx, uvicorn,
 redis), so ``tidings --help`` stays quick. Errors are one line on stderr:

@@ -7,6 +7,7 @@ import enum
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -365,6 +366,50 @@ def demo(
 
     code = do_serve(config, host=host, port=port, workers=1, log_level=log_level.value, banner=banner)
     raise typer.Exit(code)
+
+
+class SchemaFormat(enum.StrEnum):
+    zod = "zod"
+    json_schema = "json-schema"
+
+
+@cli.command()
+def schema(
+    app_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="APP",
+            help="Your Realtime object, or its schema dict, as module:attribute, e.g. myapp.events:realtime.",
+        ),
+    ],
+    format: Annotated[
+        SchemaFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="zod: a TypeScript module for @upstash/realtime and tidings.js; "
+            "json-schema: pydantic's JSON Schema of each event.",
+        ),
+    ] = SchemaFormat.zod,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write to FILE instead of stdout.", show_default=False
+        ),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if FILE differs from what would be generated."),
+    ] = False,
+) -> None:
+    """Generate the browser's types from APP's schema: each event's data as a zod schema, or JSON Schema.
+
+    Parts of a type zod cannot check exactly are checked more loosely, with a
+    comment in the output and a warning on stderr.
+    """
+    from ._schema import schema as do_schema
+
+    raise typer.Exit(do_schema(app_path, format=format.value, output=output, check=check))
 
 
 def _run(coroutine: Coroutine[Any, Any, T], *, quiet_interrupt: bool = False) -> T:
