@@ -166,6 +166,10 @@ async def test_tail_over_url_after_an_id(server: TidingsProcess, redis_url: str)
     finally:
         tail.stop()
     assert [orjson.loads(line)["data"] for line in lines] == [{"text": "one"}, 2]
+    listening = (
+        f"tidings: listening to 'notes' (all events) on the server at {endpoint(server)}; Ctrl-C to stop"
+    )
+    assert tail.errors == listening + "\n"
 
 
 async def test_tail_over_url_with_history_leaves_no_gap(server: TidingsProcess, redis_url: str) -> None:

@@ -24,9 +24,12 @@ async def history(target: Target, channel: str, options: dict[str, Any]) -> list
 
     from tidings import TidingsError
 
+    from ._output import to_stderr
+    from ._waiting import notice_if_slow, waiting_for
+
     realtime = target.realtime()
     try:
-        async with realtime:
+        async with realtime, notice_if_slow(waiting_for(realtime.backend), to_stderr):
             return await realtime.channel(channel).history(**options)
     except TidingsError as exc:
         raise failure(exc, target) from None
