@@ -1,6 +1,7 @@
-"""What the browser tests need from the machine: skip with the reason on a developer's
-machine without it, fail in CI (``TIDINGS_REQUIRE_BROWSER=1``, set by .ci/run), where
-a skip would hide a missing install step."""
+"""What the browser and nginx tests need from the machine: skip with the reason on a
+developer's machine without it, fail in CI (``TIDINGS_REQUIRE_ALL=1``, set by .ci/run;
+``TIDINGS_REQUIRE_BROWSER=1`` is its older name), where a skip would hide a missing
+install step."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from tests.support.chromium import CHROMIUM
 BROWSER_NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_modules"
 
 
+REQUIRE_ALL = "TIDINGS_REQUIRE_ALL"
+NGINX = "/usr/sbin/nginx"  # Debian's nginx package
+
+
 def _required() -> bool:
-    return os.environ.get("TIDINGS_REQUIRE_BROWSER") == "1"
+    return "1" in (os.environ.get(REQUIRE_ALL), os.environ.get("TIDINGS_REQUIRE_BROWSER"))
 
 
 def need(present: bool, what: str) -> None:
@@ -25,7 +30,7 @@ def need(present: bool, what: str) -> None:
         return
     reason = f"{what} is not installed here (scripts/bootstrap installs it as root)"
     if _required():
-        pytest.fail(f"{reason}; TIDINGS_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
+        pytest.fail(f"{reason}; {REQUIRE_ALL}=1 forbids skipping", pytrace=False)
     pytest.skip(reason)
 
 
@@ -43,3 +48,8 @@ def need_node() -> str:
 def need_browser_bundle() -> None:
     need_node()
     need((BROWSER_NODE_MODULES / ".bin" / "esbuild").exists(), "tests/browser/node_modules (npm ci)")
+
+
+def need_nginx() -> str:
+    need(Path(NGINX).exists(), f"nginx ({NGINX})")
+    return NGINX
