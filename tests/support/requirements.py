@@ -50,6 +50,13 @@ def need_browser_bundle() -> None:
     need((BROWSER_NODE_MODULES / ".bin" / "esbuild").exists(), "tests/browser/node_modules (npm ci)")
 
 
+def need_systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    need(found is not None, "systemd-analyze (Debian package systemd)")
+    assert found is not None
+    return found
+
+
 def need_nginx() -> str:
     need(Path(NGINX).exists(), f"nginx ({NGINX})")
     return NGINX
