@@ -335,6 +335,16 @@ def test_unreachable_backend_stops_startup_with_one_line(flags: tuple[str, ...])
     assert result.stdout == ""
 
 
+def test_a_slow_backend_at_startup_is_named_while_serve_waits(flags: tuple[str, ...]) -> None:
+    # command_timeout longer than the 0.5 s after which the wait is announced.
+    slow = "redis://127.0.0.1:1/0?command_timeout=1.5"
+    result = run_cli("serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=slow))
+    assert result.returncode == 1, result.stderr
+    notice, error = result.stderr.strip().splitlines()
+    assert notice == "tidings: waiting for Redis at 127.0.0.1:1 (up to 1.5 s, its command_timeout)..."
+    assert error.startswith("error: cannot reach the event backend")
+
+
 async def test_workers_share_redis(redis_url: str, flags: tuple[str, ...]) -> None:
     server = TidingsProcess("serve", APP, "--port", "0", "--workers", "2", "--api-token", TOKEN, *flags,
                             env=cli_env(SAMPLE_REDIS_URL=redis_url)).start()  # fmt: skip

@@ -81,9 +81,9 @@ async def emit(target: Target, channel: str, items: list[Item]) -> list[str]:
 
 async def _emit_direct(target: Direct, channel: str, items: list[Item]) -> list[str]:
     from tidings import TidingsError
+    from tidings._waiting import notice_if_slow, waiting_for
 
     from ._output import to_stderr
-    from ._waiting import notice_if_slow, waiting_for
 
     realtime = target.realtime()
     try:

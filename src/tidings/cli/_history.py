@@ -23,9 +23,9 @@ async def history(target: Target, channel: str, options: dict[str, Any]) -> list
             await client.aclose()
 
     from tidings import TidingsError
+    from tidings._waiting import notice_if_slow, waiting_for
 
     from ._output import to_stderr
-    from ._waiting import notice_if_slow, waiting_for
 
     realtime = target.realtime()
     try:

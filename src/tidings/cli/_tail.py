@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tidings import Message
+from tidings._waiting import notice_if_slow, waiting_for
 
 from ._errors import CliError, require, usage
 from ._target import Direct, Remote, Target, failure
-from ._waiting import notice_if_slow, waiting_for
 
 Emit = Callable[[Message], None]
 Warn = Callable[[str], None]

@@ -1,10 +1,11 @@
-"""What a command says on stderr while it waits, so a wait is not mistaken for a hang.
+"""Saying what a wait on the backend is for, so a wait is not mistaken for a hang.
 
-A command talking to Redis retries (through reconnects) until the backend's
-``command_timeout``; without a word that is several silent seconds. When a
-wait lasts longer than ``NOTICE_AFTER`` the command says what it waits for
-(which Redis, for how long), once. A quick answer prints nothing, so scripts
-see no noise.
+A command or a server starting up retries an unreachable Redis (through
+reconnects) until the backend's ``command_timeout``; without a word that is
+several silent seconds. When a wait lasts longer than ``NOTICE_AFTER`` the
+caller is told, once, what it waits for (which Redis, for how long). A quick
+answer says nothing, so scripts see no noise. Used by the CLI's commands and
+by the startup probe of ``tidings serve``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-from tidings import Backend
+from ._backend import Backend
 
 NOTICE_AFTER = 0.5  # seconds: longer than a healthy round trip, short enough to reassure
 
