@@ -3,8 +3,8 @@
 A real nginx (Debian's package, installed by scripts/bootstrap) runs the
 documentation's config on free ports. Through it: a stream gets each event
 without buffering delay, the JSON API answers over the kept-alive upstream,
-and after the server restarts (Redis backend) a stream resumes with
-``Last-Event-ID`` with no gap and no duplicate.
+and after the server restarts (Redis backend; one process, or two workers)
+a stream resumes with ``Last-Event-ID`` with no gap and no duplicate.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def nginx(tmp_path: Path) -> Iterator[Nginx]:
         proxy.stop()
 
 
-def serve(nginx: Nginx, redis_url: str, flags: tuple[str, ...]) -> TidingsProcess:
+def serve(nginx: Nginx, redis_url: str, flags: tuple[str, ...], *, workers: int = 1) -> TidingsProcess:
     """``tidings serve`` on the port nginx forwards to."""
     return TidingsProcess(
-        "serve", APP, "--port", str(nginx.upstream_port), "--api-token", TOKEN, *flags,
-        env=cli_env(SAMPLE_REDIS_URL=redis_url),
+        "serve", APP, "--port", str(nginx.upstream_port), "--api-token", TOKEN, "--workers", str(workers),
+        *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url),
     ).start()  # fmt: skip
 
 
@@ -90,10 +90,11 @@ async def test_each_event_reaches_the_stream_through_nginx_at_once(
     assert "[error]" not in nginx.errors()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_a_stream_resumes_through_nginx_with_last_event_id_after_a_restart(
-    nginx: Nginx, redis_url: str, flags: tuple[str, ...]
+    nginx: Nginx, redis_url: str, flags: tuple[str, ...], workers: int
 ) -> None:
-    server = serve(nginx, redis_url, flags)
+    server = serve(nginx, redis_url, flags, workers=workers)
     async with httpx.AsyncClient(timeout=10) as http:
         try:
             stream = await RawStream.open(nginx.port, STREAM)
@@ -109,7 +110,7 @@ async def test_a_stream_resumes_through_nginx_with_last_event_id_after_a_restart
         await stream.close()
 
         await emit(redis_url, "notes", ("counter.tick", 3), ("counter.tick", 4))  # while it is down
-        server = serve(nginx, redis_url, flags)
+        server = serve(nginx, redis_url, flags, workers=workers)
         try:
             resumed = await RawStream.open(nginx.port, STREAM, headers={"Last-Event-ID": seen[-1].id})
             assert resumed.status == 200
