@@ -80,7 +80,7 @@ class Nginx:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGQUIT)  # graceful: open streams are cut at once anyway
+        self.process.send_signal(signal.SIGTERM)  # fast shutdown: a graceful one would wait for streams
         try:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -67,6 +67,8 @@ def close_on_signal(begin_shutdown: Callable[[], object], loop: asyncio.Abstract
     entry = _registered.get(key)
     # A dead entry under a reused id, or the same endpoint now serving on another loop.
     if entry is None or entry[0]() is None or entry[1] is not loop:
+        for dead in [k for k, (method, _) in _registered.items() if method() is None]:
+            del _registered[dead]
         _registered[key] = (weakref.WeakMethod(begin_shutdown), loop)
     if threading.current_thread() is not threading.main_thread():
         return
