@@ -1,5 +1,8 @@
 """The one entry point of the benchmark suite.
 
+From a checkout (it uses tests/support), after ``pip install -e '.[dev,bench]'``
+(the bench extra holds the baselines, broadcaster and sse-starlette)::
+
     .venv/bin/python -m bench                  # everything, ~10 min; writes BENCHMARKS.md
     .venv/bin/python -m bench --quick          # shorter runs, ~2 min
     .venv/bin/python -m bench --only fanout,memory --output /tmp/b.md
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import importlib.util
 import math
 import os
 import sys
@@ -485,6 +489,9 @@ def main() -> None:
     unknown = set(wanted) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; choose from {SCENARIOS}")
+    missing = [name for name in ("broadcaster", "sse_starlette") if importlib.util.find_spec(name) is None]
+    if missing:
+        parser.error(f"the baselines are not installed ({', '.join(missing)}): pip install -e '.[dev,bench]'")
     raise_fd_limit()
     install_uvloop()
     from tests.support.redis_server import RedisServer

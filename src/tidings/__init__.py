@@ -32,8 +32,7 @@ from ._memory import MemoryBackend
 from ._message import HistoryMessage, Message
 from ._realtime import DEFAULT_CHANNEL, Realtime
 from ._sync import SyncChannel, SyncRealtime
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_CHANNEL",

@@ -166,6 +166,10 @@ async def test_tail_over_url_after_an_id(server: TidingsProcess, redis_url: str)
     finally:
         tail.stop()
     assert [orjson.loads(line)["data"] for line in lines] == [{"text": "one"}, 2]
+    listening = (
+        f"tidings: listening to 'notes' (all events) on the server at {endpoint(server)}; Ctrl-C to stop"
+    )
+    assert tail.errors == listening + "\n"
 
 
 async def test_tail_over_url_with_history_leaves_no_gap(server: TidingsProcess, redis_url: str) -> None:
@@ -329,6 +333,16 @@ def test_unreachable_backend_stops_startup_with_one_line(flags: tuple[str, ...])
     result = run_cli("serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=UNREACHABLE_REDIS))
     assert_one_line_error(result, 1, "cannot reach the event backend", "within 0.3 s")
     assert result.stdout == ""
+
+
+def test_a_slow_backend_at_startup_is_named_while_serve_waits(flags: tuple[str, ...]) -> None:
+    # command_timeout longer than the 0.5 s after which the wait is announced.
+    slow = "redis://127.0.0.1:1/0?command_timeout=1.5"
+    result = run_cli("serve", APP, "--port", "0", *flags, env=cli_env(SAMPLE_REDIS_URL=slow))
+    assert result.returncode == 1, result.stderr
+    notice, error = result.stderr.strip().splitlines()
+    assert notice == "tidings: waiting for Redis at 127.0.0.1:1 (up to 1.5 s, its command_timeout)..."
+    assert error.startswith("error: cannot reach the event backend")
 
 
 async def test_workers_share_redis(redis_url: str, flags: tuple[str, ...]) -> None:

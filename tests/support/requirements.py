@@ -1,6 +1,7 @@
-"""What the browser tests need from the machine: skip with the reason on a developer's
-machine without it, fail in CI (``TIDINGS_REQUIRE_BROWSER=1``, set by .ci/run), where
-a skip would hide a missing install step."""
+"""What the browser and nginx tests need from the machine: skip with the reason on a
+developer's machine without it, fail in CI (``TIDINGS_REQUIRE_ALL=1``, set by .ci/run;
+``TIDINGS_REQUIRE_BROWSER=1`` is its older name), where a skip would hide a missing
+install step."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ BROWSER_NODE_MODULES = Path(__file__).resolve().parents[1] / "browser" / "node_m
 TYPESCRIPT_DIR = Path(__file__).resolve().parents[1] / "typescript"
 
 
+REQUIRE_ALL = "TIDINGS_REQUIRE_ALL"
+NGINX = "/usr/sbin/nginx"  # Debian's nginx package
+
+
 def _required() -> bool:
-    return os.environ.get("TIDINGS_REQUIRE_BROWSER") == "1"
+    return "1" in (os.environ.get(REQUIRE_ALL), os.environ.get("TIDINGS_REQUIRE_BROWSER"))
 
 
 def need(present: bool, what: str) -> None:
@@ -26,7 +31,7 @@ def need(present: bool, what: str) -> None:
         return
     reason = f"{what} is not installed here (scripts/bootstrap installs it as root)"
     if _required():
-        pytest.fail(f"{reason}; TIDINGS_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
+        pytest.fail(f"{reason}; {REQUIRE_ALL}=1 forbids skipping", pytrace=False)
     pytest.skip(reason)
 
 
@@ -53,3 +58,15 @@ def need_typescript() -> Path:
     present = all((bin_dir / tool).exists() for tool in ("tsc", "esbuild"))
     need(present, "tests/typescript/node_modules (npm ci --prefix tests/typescript)")
     return bin_dir
+
+
+def need_systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    need(found is not None, "systemd-analyze (Debian package systemd)")
+    assert found is not None
+    return found
+
+
+def need_nginx() -> str:
+    need(Path(NGINX).exists(), f"nginx ({NGINX})")
+    return NGINX

@@ -25,6 +25,7 @@ from ._request import Request, read_channels, read_positions
 from ._responses import error_response
 from ._send_writer import SendWriter
 from ._settings import StreamSettings
+from ._signals import close_on_signal
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class RealtimeEndpoint:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._shutting_down: asyncio.Task[None] | None = None
         self._served = 0
 
     # -- public -------------------------------------------------------------------
@@ -126,6 +128,11 @@ class RealtimeEndpoint:
                 "tidings.asgi: %d stream(s) still open %s s after shutdown", len(self._connections), wait
             )
 
+    def _begin_shutdown(self) -> None:
+        """``shutdown()`` in a task of its own, once (what a signal starts; see ``_signals``)."""
+        if self._shutting_down is None:
+            self._shutting_down = asyncio.get_running_loop().create_task(self.shutdown())
+
     # -- ASGI ------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,6 +159,8 @@ class RealtimeEndpoint:
         opened = await self.open_stream(scope, receive, send)
         if opened is None:
             return
+        if self.settings.close_on_signal:
+            close_on_signal(self._begin_shutdown, asyncio.get_running_loop())
         connection, headers = opened
         try:
             # Streams get the plain ``send``: no wrapper call per write.

@@ -26,6 +26,7 @@ def handle(
     max_connections: int | None = 10_000,
     retry_ms: int | None = None,
     shutdown_timeout: float = 5.0,
+    close_on_signal: bool = True,
 ) -> RealtimeEndpoint:
     """An ASGI app that streams ``realtime``'s channels to browsers (Server-Sent Events).
 
@@ -72,6 +73,12 @@ def handle(
         browser reconnects on its own (browser default ~3 s).
     shutdown_timeout:
         how long ``shutdown()`` waits for streams to end (default 5 s).
+    close_on_signal:
+        on SIGTERM/SIGINT, run ``shutdown()`` before the ASGI server's own
+        handler (default True), so ``uvicorn app:app`` stops at once and
+        every stream gets a ``reconnect`` frame; uvicorn alone would wait
+        for the never-ending streams. Chained in front of the server's
+        handler when the first stream opens, never replacing it.
 
     Refusals are JSON ``{"error": "..."}``: 400 (bad channel name, bad
     ``last_ack`` or ``Last-Event-ID``, too many channels), 431 (a
@@ -86,6 +93,7 @@ def handle(
         max_connections=max_connections,
         retry_ms=retry_ms,
         shutdown_timeout=shutdown_timeout,
+        close_on_signal=close_on_signal,
     )
     cors = CorsPolicy(cors_origins, credentials=cors_credentials)
     return RealtimeEndpoint(realtime, middleware=middleware, cors=cors, settings=settings)

@@ -22,6 +22,7 @@ class StreamSettings:
     max_connections: int | None = 10_000
     retry_ms: int | None = None
     shutdown_timeout: float = 5.0
+    close_on_signal: bool = True
 
     def __post_init__(self) -> None:
         if positive_seconds("ping_interval", self.ping_interval) > _MAX_PING_INTERVAL:
@@ -39,3 +40,7 @@ class StreamSettings:
         if self.retry_ms is not None:
             positive_int("retry_ms", self.retry_ms)
         positive_seconds("shutdown_timeout", self.shutdown_timeout)
+        if not isinstance(self.close_on_signal, bool):
+            raise InvalidArgumentError(
+                "close_on_signal", f"must be True or False, got {self.close_on_signal!r}"
+            )

@@ -27,6 +27,24 @@ cli = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from tidings import __version__
+
+        typer.echo(f"tidings {__version__}")
+        raise typer.Exit(0)
+
+
+@cli.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Typed realtime events: emit, tail and read history of channels; serve them to browsers."""
+
+
 class LogLevel(enum.StrEnum):
     critical = "critical"
     error = "error"

@@ -81,10 +81,13 @@ async def emit(target: Target, channel: str, items: list[Item]) -> list[str]:
 
 async def _emit_direct(target: Direct, channel: str, items: list[Item]) -> list[str]:
     from tidings import TidingsError
+    from tidings._waiting import notice_if_slow, waiting_for
+
+    from ._output import to_stderr
 
     realtime = target.realtime()
     try:
-        async with realtime:
+        async with realtime, notice_if_slow(waiting_for(realtime.backend), to_stderr):
             handle = realtime.channel(channel)
             for index, (event, data) in enumerate(items):
                 try:

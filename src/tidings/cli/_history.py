@@ -23,10 +23,13 @@ async def history(target: Target, channel: str, options: dict[str, Any]) -> list
             await client.aclose()
 
     from tidings import TidingsError
+    from tidings._waiting import notice_if_slow, waiting_for
+
+    from ._output import to_stderr
 
     realtime = target.realtime()
     try:
-        async with realtime:
+        async with realtime, notice_if_slow(waiting_for(realtime.backend), to_stderr):
             return await realtime.channel(channel).history(**options)
     except TidingsError as exc:
         raise failure(exc, target) from None

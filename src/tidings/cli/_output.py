@@ -75,8 +75,12 @@ class Printer:
 
     def note(self, text: str) -> None:
         """A remark for people, on stderr (never mixed into JSON output)."""
-        sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+        to_stderr(text)
+
+
+def to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _line(message: Message) -> Text:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from tidings import Message
+from tidings._waiting import notice_if_slow, waiting_for
 
 from ._errors import CliError, require, usage
 from ._target import Direct, Remote, Target, failure
@@ -72,18 +73,27 @@ async def _tail_direct(target: Direct, options: TailOptions, deliver: Emit, warn
     history = {"limit": options.history} if options.history is not None else False
     try:
         async with realtime:
-            for name in options.channels:
-                await realtime.channel(name).subscribe(
-                    on_data=queue.put,
-                    events=options.events,
-                    history=history,
-                    after=options.after,
-                    on_error=_warner(warn),
-                )
+            async with notice_if_slow(waiting_for(realtime.backend), warn):
+                for name in options.channels:
+                    await realtime.channel(name).subscribe(
+                        on_data=queue.put,
+                        events=options.events,
+                        history=history,
+                        after=options.after,
+                        on_error=_warner(warn),
+                    )
+            warn(listening(options, target))
             while True:
                 deliver(await queue.get())
     except TidingsError as exc:
         raise failure(exc, target) from None
+
+
+def listening(options: TailOptions, target: Target) -> str:
+    """The line that says the tail is live, and on what: a quiet channel is not a hang."""
+    channels = ", ".join(repr(name) for name in options.channels)
+    events = "all events" if options.events is None else "events " + ", ".join(options.events)
+    return f"tidings: listening to {channels} ({events}) on {target.description}; Ctrl-C to stop"
 
 
 def _warner(warn: Warn) -> Callable[[BaseException], None]:
@@ -110,6 +120,7 @@ async def _tail_remote(target: Remote, options: TailOptions, deliver: Emit, warn
             events=events,
             on_error=lambda error: warn(f"warning: {error}"),
         ) as stream:
+            warn(listening(options, target))
             async for message in stream:
                 deliver(message)
     except ClientError as exc:

@@ -106,7 +106,7 @@ class Remote:
 
     @property
     def description(self) -> str:
-        return f"the server at {self.url}"
+        return f"the server at {redact(self.url)}"
 
     def require_token(self, what: str) -> str:
         if not self.token:

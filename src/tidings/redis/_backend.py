@@ -123,6 +123,16 @@ class RedisStreamsBackend(Backend):
     def prefix(self) -> str:
         return self._layout.prefix
 
+    @property
+    def command_timeout(self) -> float:
+        """Seconds a command is retried (through reconnects) before it fails."""
+        return self._timeout
+
+    @property
+    @abc.abstractmethod
+    def addresses(self) -> list[str]:
+        """``host:port`` (or socket path) of the servers it connects to first, for messages."""
+
     def stream_key(self, channel: str) -> str:
         """The Redis key of ``channel``'s stream, also the name of its Pub/Sub channel."""
         return self._layout.key(channel)
@@ -342,6 +352,13 @@ class RedisBackend(RedisStreamsBackend):
         (``Realtime(redis=...)`` picks the right one).
         """
         return cls(url, **options)
+
+    @property
+    def addresses(self) -> list[str]:
+        if self._client is not None:
+            return [server_name(self._client.connection_pool)]
+        assert self._url is not None
+        return [server_name(BlockingConnectionPool.from_url(self._url))]
 
     def _make_router(self) -> NodeRouter:
         if self._client is not None:

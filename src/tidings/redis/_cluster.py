@@ -259,6 +259,10 @@ class RedisClusterBackend(RedisStreamsBackend):
     def startup_nodes(self) -> list[str]:
         return [format_address(node) for node in self._target.nodes]
 
+    @property
+    def addresses(self) -> list[str]:
+        return self.startup_nodes
+
     def _make_router(self) -> NodeRouter:
         def make_node(address: Address) -> Node:
             url = self._target.url_of(*address)

@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from types import FrameType
 from typing import Any
 
 from starlette.applications import Starlette
@@ -39,6 +36,7 @@ from starlette.routing import Route, Router
 
 from tidings._exceptions import StartupError
 from tidings.asgi import RealtimeEndpoint
+from tidings.asgi._signals import close_on_signal
 from tidings.asgi._types import Message, Receive, Scope, Send
 from tidings.web import HttpError
 
@@ -139,7 +137,8 @@ class ServerApp(Starlette):
             logging.getLogger("uvicorn.error").addFilter(_drop_startup_failed)
             self._explained = True
             raise
-        self._chain_signals()
+        # Before any stream opens (each endpoint chains itself too, on its first stream).
+        close_on_signal(self._begin_shutdown, asyncio.get_running_loop())
         try:
             yield
         finally:
@@ -159,25 +158,6 @@ class ServerApp(Starlette):
         if self._stopping is None:
             self._stopping = asyncio.get_running_loop().create_task(self.close_streams())
         return self._stopping
-
-    def _chain_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous = signal.getsignal(sig)
-            if not callable(previous):
-                continue
-
-            def on_signal(
-                signum: int,
-                frame: FrameType | None,
-                previous: Callable[[int, FrameType | None], Any] = previous,
-            ) -> None:
-                loop.call_soon_threadsafe(self._begin_shutdown)
-                previous(signum, frame)
-
-            signal.signal(sig, on_signal)
 
 
 async def _routing_error(request: Request, exc: Exception) -> Response:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tidings._exceptions import BackendConfigurationError, TidingsError
+from tidings._waiting import notice_if_slow, waiting_for
 from tidings.asgi import RealtimeEndpoint, handle
 
 from ._api import JsonApi
@@ -71,8 +73,13 @@ def app_from_environment() -> ServerApp:
 async def _probe(realtime: Realtime) -> None:
     """One history read, so an unreachable backend stops startup with a clear line."""
     try:
-        await realtime.channel(_PROBE_CHANNEL).history(limit=1)
+        async with notice_if_slow(waiting_for(realtime.backend), _to_stderr):
+            await realtime.channel(_PROBE_CHANNEL).history(limit=1)
     except BackendConfigurationError as exc:  # reached, and refused: not a reachability problem
         raise StartupError(f"the event backend refused tidings: {exc}") from None
     except TidingsError as exc:
         raise StartupError(f"cannot reach the event backend: {exc}") from None
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
