@@ -4,9 +4,10 @@ A kept-alive connection moves its deadline twice per request: the request's
 ``request_timeout`` when it starts to arrive, none while it is served, then
 ``keepalive_timeout`` for the next one. Cancelling a timer and arming a new
 one each time costs ~1 us (``call_later`` + ``cancel`` on uvloop, measured),
-twice per request, on a JSON API request of ~50 us CPU in all. So moving the deadline only stores a time: the timer that is armed stays,
-and when it fires before the deadline (the deadline moved later), it is
-armed again for the rest. A busy connection re-arms about once per
+twice per request, on a JSON API request of ~50 us CPU in all. So moving
+the deadline only stores a time: the timer that is armed stays, and when it
+fires before the deadline (the deadline moved later), it is armed again for
+the rest. A busy connection re-arms about once per
 ``keepalive_timeout``. Only a deadline earlier than the armed timer arms
 a new one.
 """

@@ -39,6 +39,7 @@ import logging
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from itertools import chain
 from typing import Any, cast
 
 try:
@@ -411,7 +412,9 @@ class HttpProtocol(asyncio.Protocol):
         request.head_done = True
         method = parser.get_method()
         # The head as sent: request line, header lines, the blank line.
-        size = len(method) + len(request.url) + 12 + sum(len(n) + len(v) + 4 for n, v in request.headers) + 2
+        headers = request.headers
+        size = len(method) + len(request.url) + 14 + sum(map(len, chain.from_iterable(headers)))
+        size += 4 * len(headers)
         if size > self.routes.limits.max_header_size:
             raise self._head_too_large(request)
         if parser.should_upgrade():
