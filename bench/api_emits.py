@@ -34,6 +34,11 @@ class Rate:
     reconnects: int
     server_cpu: float  # share of one core
 
+    @property
+    def cpu_us_per_emit(self) -> float:
+        """The server's CPU per emit answered: what stays put when other work shares the machine."""
+        return self.server_cpu / self.emits_per_second * 1e6 if self.emits_per_second else float("nan")
+
 
 def _request(port: int, n: int) -> bytes:
     body = orjson.dumps({"channel": f"c{n % 16}", "event": "tick", "data": {"n": n}})

@@ -26,8 +26,12 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bench._common import ROOT, install_uvloop, machine, median, raise_fd_limit
+
+if TYPE_CHECKING:
+    from bench.api_emits import Rate
 
 SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn", "pageshape", "e2e", "api-emits")
 # tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
@@ -118,8 +122,26 @@ def api_emit_rows(runs: int, seconds: float) -> list[Row]:
             _n(t),
             _ratio(o, t),
             f"baseline: the same `tidings serve --api-token` under uvicorn; min to max: {spread}",
-        )
+        ),
+        _api_cpu_row(ours, theirs),
     ]
+
+
+def _api_cpu_row(ours: list[Rate], theirs: list[Rate]) -> Row:
+    # Emits/s follow whatever CPU the machine leaves the server; its CPU per
+    # emit does not, so this ratio holds when the machine is shared.
+    o, t = median([r.cpu_us_per_emit for r in ours]), median([r.cpu_us_per_emit for r in theirs])
+    spread = ", ".join(
+        f"{stack} {min(r.cpu_us_per_emit for r in rates):.1f} to {max(r.cpu_us_per_emit for r in rates):.1f}"
+        for stack, rates in (("uvicorn", theirs), ("native", ours))
+    )
+    return Row(
+        "server CPU per emit over the JSON API (us), native server",
+        _n(o),
+        _n(t),
+        _ratio(o, t, lower_is_better=True),
+        f"baseline: uvicorn, same runs; lower is better; min to max: {spread}",
+    )
 
 
 def history_rows(url: str, runs: int) -> list[Row]:

@@ -139,6 +139,63 @@ async def test_an_idle_connection_is_closed_after_keepalive_timeout(native: Nati
     await wait_until(lambda: server.stats().http_connections == 0)
 
 
+async def test_a_busy_connection_outlives_keepalive_timeout(native: Native, connect: Any) -> None:
+    # Each request moves the idle deadline later: the timer armed for an
+    # earlier one fires before its time and must wait on, not close.
+    server = await start(native, keepalive_timeout=0.5, request_timeout=5)
+    reader, writer = await connect(server.port)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    n = 0
+    while loop.time() - started < 1.6:  # over three keepalive_timeouts
+        writer.write(get(f"/{n}"))
+        assert (await read_answer(reader))[2]["path"] == f"/{n}"
+        n += 1
+        await asyncio.sleep(0.1)
+    idle = loop.time()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert 0.4 < loop.time() - idle < 3
+
+
+async def test_a_request_begun_while_idle_gets_request_timeout_not_keepalive_timeout(
+    native: Native, connect: Any
+) -> None:
+    # The timer armed for the idle wait fires while the request arrives: it
+    # must wait on for request_timeout, not close the connection.
+    server = await start(native, keepalive_timeout=0.5, request_timeout=1.5)
+    reader, writer = await connect(server.port)
+    writer.write(get("/a"))
+    await read_answer(reader)
+    await asyncio.sleep(0.1)
+    begun = asyncio.get_running_loop().time()
+    writer.write(b"GET /b HTTP/1.1\r\nHost: x\r\n")  # never ends
+    status, headers, _ = await read_answer(reader)
+    assert (status, headers["connection"]) == (408, "close")
+    assert asyncio.get_running_loop().time() - begun > 1.3
+
+
+async def test_the_fallback_gets_the_body_once_then_hears_the_client_leave(
+    native: Native, connect: Any
+) -> None:
+    heard: list[Any] = []
+
+    async def listening(scope: Any, receive: Any, send: Any) -> None:
+        heard.append(await receive())
+        heard.append(await receive())  # nothing more to read: waits until the client leaves
+
+    server = await native(path="/stream", fallback=listening)
+    for _ in range(2):  # the second connection's request finds no state of the first
+        _, writer = await connect(server.port)
+        writer.write(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        await wait_until(lambda: len(heard) == 1)
+        await asyncio.sleep(0.05)
+        assert heard == [{"type": "http.request", "body": b"hello", "more_body": False}]
+        writer.close()
+        await wait_until(lambda: len(heard) == 2)
+        assert heard[1] == {"type": "http.disconnect"}
+        heard.clear()
+
+
 async def test_a_later_request_has_request_timeout_to_arrive(native: Native, connect: Any) -> None:
     server = await start(native, keepalive_timeout=5, request_timeout=0.3)
     reader, writer = await connect(server.port)

@@ -11,11 +11,10 @@ import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import aclosing
 from typing import Any, ParamSpec
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 P = ParamSpec("P")
@@ -85,18 +84,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HttpError(413, f"request body is {declared} bytes; the limit is {limit}")
+    # ASGI messages read here, as Request.stream() would: its async generator
+    # costs ~2 us a request (the JSON API's emits, measured under both servers).
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with aclosing(request.stream()) as stream:
-            async for chunk in stream:
-                size += len(chunk)
-                if size > limit:
-                    raise HttpError(413, f"request body is over the limit of {limit} bytes")
-                chunks.append(chunk)
-    except ClientDisconnect:
-        raise HttpError(400, "client disconnected before sending the whole body") from None
-    return b"".join(chunks)
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HttpError(400, "client disconnected before sending the whole body")
+        if message["type"] != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HttpError(413, f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_json(request: Request, limit: int) -> Any:
