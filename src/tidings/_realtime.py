@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ from ._backend import Backend, Entry, Retention
 from ._backend_url import backend_from_url
 from ._channel import Channel
 from ._checks import positive_int_or_none
+from ._counters import COUNTERS
 from ._delivery import Subscription, _Consumer
 from ._exceptions import (
     ClosedError,
@@ -82,6 +84,7 @@ class Realtime:
         if backend is None:
             backend = backend_from_url(redis) if redis is not None else MemoryBackend()
         self._backend: Backend = backend
+        COUNTERS.backends.add(backend)
         self._consumers: set[_Consumer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Set while the sync facade's private loop hands this Realtime over (see _sync).
@@ -212,6 +215,18 @@ class Realtime:
         return payload
 
     async def _append(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
+        try:
+            started = time.perf_counter()
+            ids = await self._store(channel, items)
+        except Exception as exc:
+            COUNTERS.emit_failed(exc)
+            raise
+        # Counted per call, not per event: one emit_many is one round trip.
+        COUNTERS.observe_emit(time.perf_counter() - started)
+        COUNTERS.emits += len(ids)
+        return ids
+
+    async def _store(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
         # ``channel`` was validated when its Channel handle was made.
         if len(items) > self._limits.max_batch:
             raise InvalidArgumentError(

@@ -40,6 +40,7 @@ from starlette.routing import Route, Router
 from tidings._exceptions import StartupError
 from tidings.asgi import RealtimeEndpoint
 from tidings.asgi._types import Message, Receive, Scope, Send
+from tidings.ops import OpsApp
 from tidings.web import HttpError
 
 logger = logging.getLogger("tidings.server")
@@ -74,6 +75,19 @@ class ServerApp(Starlette):
         """Serve ``endpoint`` at exactly ``path``, before other routes (any method: it refuses itself)."""
         self.router.routes.insert(len(self._streams), Route(path, endpoint))
         self._streams[path] = endpoint
+
+    def add_ops(self, ops: OpsApp) -> None:
+        """Serve ``ops``'s health, readiness and metrics handlers, before every route but the streams."""
+        self.router.routes[len(self._streams) : len(self._streams)] = ops.routes()
+
+    @property
+    def shutting_down(self) -> bool:
+        """True from the shutdown signal on (``/readyz`` then answers 503)."""
+        return self._stopping is not None
+
+    def begin_shutdown(self) -> None:
+        """Start closing every stream (``reconnect`` frames) without waiting: the server is shutting down."""
+        self._begin_shutdown()
 
     def add_router(self, router: Router) -> None:
         """Add ``router``'s routes (``JsonApi.router``, ``DemoSite.router``) after the others."""
