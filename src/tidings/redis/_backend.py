@@ -156,7 +156,8 @@ class RedisStreamsBackend(Backend):
     # -- Backend ------------------------------------------------------------------------
 
     async def ping(self) -> None:
-        """``PING`` every primary the backend uses (on a cluster, once the slot map is known).
+        """``PING`` every primary (on a cluster: every one the slot map names; any of them down
+        leaves the channels of its slots unserved).
 
         One pooled connection per primary and no retry: a readiness check
         must say "not now" within its caller's timeout rather than retry for
@@ -165,8 +166,7 @@ class RedisStreamsBackend(Backend):
         router = self._use().router
         try:
             await router.ready()
-            primaries = [node for node in router.nodes() if router.is_primary(node)]
-            await asyncio.gather(*(node.connections.call(("PING",)) for node in primaries))
+            await asyncio.gather(*(node.connections.call(("PING",)) for node in router.primaries()))
         except (RedisError, OSError) as exc:
             raise wrap("sending PING (the readiness check)", exc) from exc
 

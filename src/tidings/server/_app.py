@@ -60,6 +60,8 @@ class ServerApp(Starlette):
         self._stopping: asyncio.Task[None] | None = None
         self._stopped = False
         self._explained = False  # a StartupError was told to the operator already
+        # Health, readiness and metrics (``add_ops``).
+        self.ops: OpsApp | None = None
         # Keyword arguments of serve_endpoints when served natively (its request limits).
         self.native_options: dict[str, Any] = {}
         super().__init__(exception_handlers={HTTPException: _routing_error}, lifespan=self._lifespan)
@@ -79,6 +81,7 @@ class ServerApp(Starlette):
     def add_ops(self, ops: OpsApp) -> None:
         """Serve ``ops``'s health, readiness and metrics handlers, before every route but the streams."""
         self.router.routes[len(self._streams) : len(self._streams)] = ops.routes()
+        self.ops = ops
 
     @property
     def shutting_down(self) -> bool:

@@ -1,0 +1,139 @@
+"""``tidings.ops`` in an app of one's own, and readiness decided in-process.
+
+The handlers are plain ASGI, driven here through httpx's ASGI transport
+(their responses are short, so nothing is buffered away); the readiness
+check's cases that need a backend which does not answer use a backend made
+to hang, as a real one would behind a dropped network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount
+
+from tidings import MemoryBackend, Realtime
+from tidings.asgi import handle
+from tidings.ops import OpsApp, Readiness
+from tidings.server import ServeConfig, build_app
+from tidings.server._native_run import serve_app
+
+
+async def client_of(app: object) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def realtime() -> AsyncIterator[Realtime]:
+    async with Realtime() as realtime:
+        yield realtime
+
+
+async def test_the_three_handlers_in_a_starlette_app_that_mounts_handle(realtime: Realtime) -> None:
+    # The docs' example: handle() mounted, the ops routes added.
+    ops = OpsApp(realtime)
+    app = Starlette(routes=[Mount("/api/realtime", handle(realtime)), *ops.routes()])
+    await realtime.channel("c").emit("e", 1)
+    async with await client_of(app) as http:
+        assert (await http.get("/healthz")).json() == {"ok": True}
+        assert (await http.get("/readyz")).json() == {"ready": True}
+        metrics = await http.get("/metrics")
+        assert metrics.status_code == 200
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert "# TYPE tidings_emits_total counter" in metrics.text
+        refused = await http.post("/healthz")
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET, HEAD"
+        head = await http.head("/readyz")
+        assert (head.status_code, head.content) == (200, b"")
+
+
+async def test_ops_app_alone_routes_exact_paths(realtime: Realtime) -> None:
+    ops = OpsApp(realtime, healthz="/live", readyz=None, metrics=None)
+    async with await client_of(ops) as http:
+        assert (await http.get("/live")).status_code == 200
+        for path in ("/readyz", "/metrics", "/live/", "/"):
+            missing = await http.get(path)
+            assert missing.status_code == 404, path
+            assert missing.json() == {"error": f"no route for {path}"}
+
+
+def test_paths_are_checked(realtime: Realtime) -> None:
+    with pytest.raises(ValueError, match="healthz path must look like /healthz"):
+        OpsApp(realtime, healthz="healthz")
+    with pytest.raises(ValueError, match="distinct paths"):
+        OpsApp(realtime, healthz="/x", readyz="/x")
+
+
+class HangingBackend(MemoryBackend):
+    """A backend that stops answering, as one behind a dropped network does."""
+
+    async def ping(self) -> None:
+        await asyncio.sleep(3600)
+
+
+async def test_readiness_gives_up_after_its_timeout() -> None:
+    async with Realtime(backend=HangingBackend()) as realtime:
+        readiness = Readiness(realtime, timeout=0.05)
+        async with asyncio.timeout(2):
+            reason = await readiness.check()
+    assert reason == "the event backend did not answer within 0.05 s (ready_timeout)"
+
+
+async def test_a_closed_backend_is_not_ready() -> None:
+    realtime = Realtime()
+    await realtime.aclose()
+    async with await client_of(OpsApp(realtime, metrics=None)) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"ready": False, "reason": "the event backend was closed"}
+
+
+async def test_the_server_app_is_not_ready_once_shutting_down() -> None:
+    # What uvicorn's signal handler (chained by ServerApp) starts.
+    app = build_app(ServeConfig(app="tests.cli.sample_app:in_memory"))
+    async with await client_of(app) as http:
+        assert (await http.get("/readyz")).status_code == 200
+        app.begin_shutdown()
+        response = await http.get("/readyz")
+        assert response.status_code == 503
+        assert response.json() == {"ready": False, "reason": "the server is shutting down"}
+        assert (await http.get("/healthz")).status_code == 200  # still serving meanwhile
+
+
+async def test_the_native_server_is_not_ready_while_it_shuts_down() -> None:
+    app = build_app(ServeConfig(app="tests.cli.sample_app:in_memory", native=True))
+    assert app.ops is not None
+    readiness = app.ops.readiness
+    # A request still in progress keeps the server in its graceful shutdown.
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        arrived.set()
+        await release.wait()
+        return PlainTextResponse("done")
+
+    app.add_route("/slow", slow)
+    sock = socket.create_server(("127.0.0.1", 0))
+    stop, ready = asyncio.Event(), asyncio.Event()
+    serving = asyncio.create_task(serve_app(app, sock, ready=ready.set, stop=stop, signals=()))
+    await ready.wait()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{base}/readyz")).status_code == 200
+        in_progress = asyncio.create_task(http.get(f"{base}/slow"))
+        await arrived.wait()
+        stop.set()
+        await asyncio.sleep(0.05)
+        assert not serving.done()
+        assert await readiness.check() == "the server is shutting down"
+        release.set()
+        assert (await in_progress).text == "done"
+    await serving
