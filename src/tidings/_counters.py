@@ -40,6 +40,8 @@ GAUGE_NAMES = (
     "taps",  # native channel taps open now
     "tap_members",  # streams written by a tap now
 )
+# Fields of a backend's ``stats()`` that are levels, not counts.
+BACKEND_GAUGE_NAMES = ("pubsub_connections", "channels")
 
 
 class Counters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from tidings.asgi import handle
 from tidings.ops import OpsApp, Readiness
 from tidings.server import ServeConfig, build_app
 from tidings.server._native_run import serve_app
+
+OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 
 
 async def client_of(app: object) -> httpx.AsyncClient:
@@ -137,3 +140,14 @@ async def test_the_native_server_is_not_ready_while_it_shuts_down() -> None:
         release.set()
         assert (await in_progress).text == "done"
     await serving
+
+
+async def test_every_metric_served_is_documented(realtime: Realtime) -> None:
+    docs = OPERATIONS_DOC.read_text()
+    async with await client_of(OpsApp(realtime)) as http:
+        text = (await http.get("/metrics")).text
+    names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
+    # 7 counters, 4 gauges, 2 labelled counters, the histogram (no Redis backend, no workers here).
+    assert len(names) == 14, names
+    for name in names:
+        assert f"`{name}" in docs, name

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from tidings.asgi import Response
 from tidings.asgi._types import ASGIApp, Receive, Scope, Send
 
-from ._health import DEFAULT_READY_TIMEOUT, Liveness, Readiness, answer
+from ._health import DEFAULT_READY_TIMEOUT, Liveness, Readiness, never
 from ._metrics import MetricsEndpoint, MissingMetrics, TidingsCollector
+from ._responses import answer
 from ._share import WorkerShare
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 DEFAULT_HEALTHZ = "/healthz"
 DEFAULT_READYZ = "/readyz"
 DEFAULT_METRICS = "/metrics"
-
-
-def _never() -> bool:
-    return False
 
 
 class OpsApp:
@@ -50,7 +47,7 @@ class OpsApp:
         readyz: str | None = DEFAULT_READYZ,
         metrics: str | None = DEFAULT_METRICS,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
-        shutting_down: Callable[[], bool] = _never,
+        shutting_down: Callable[[], bool] = never,
         share: WorkerShare | None = None,
         metrics_optional: bool = False,
     ) -> None:

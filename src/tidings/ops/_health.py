@@ -22,15 +22,16 @@ from tidings._exceptions import ClosedError, TidingsError
 from tidings.asgi import Response
 from tidings.asgi._types import Receive, Scope, Send
 
+from ._responses import answer
+
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
 
 DEFAULT_READY_TIMEOUT = 1.0
 
-_METHODS = {"GET", "HEAD"}
 
-
-def _never() -> bool:
+def never() -> bool:
+    """Not shutting down (the default when nothing says otherwise)."""
     return False
 
 
@@ -53,7 +54,7 @@ class Readiness:
         realtime: Realtime,
         *,
         timeout: float = DEFAULT_READY_TIMEOUT,
-        shutting_down: Callable[[], bool] = _never,
+        shutting_down: Callable[[], bool] = never,
     ) -> None:
         self._realtime = realtime
         self._timeout = positive_seconds("ready_timeout", timeout)
@@ -81,19 +82,3 @@ class Readiness:
         else:
             response = Response(503, {"ready": False, "reason": reason})
         await answer(scope, receive, send, response)
-
-
-async def answer(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
-    """``response`` to GET (and HEAD, without the body); 405 naming the methods to anything else."""
-    method = scope.get("method", "GET")
-    if method not in _METHODS:
-        response = Response(
-            405, {"error": f"{method} is not allowed here; use GET"}, headers={"allow": "GET, HEAD"}
-        )
-    if method == "HEAD":
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": response.raw_headers()}
-        )
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await response(scope, receive, send)

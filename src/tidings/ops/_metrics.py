@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, cast
 
-from tidings._counters import EMIT_BUCKETS
+from tidings._counters import BACKEND_GAUGE_NAMES, EMIT_BUCKETS
 from tidings._extras import require_extra
 from tidings.asgi import Response
 from tidings.asgi._types import Receive, Scope, Send
 
-from ._health import answer
+from ._responses import answer
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -57,8 +57,6 @@ _GAUGES = (
     ("taps", "tidings_open_taps", "Channel taps of the native server open now (one shared feed each)."),
     ("tap_members", "tidings_tap_members", "SSE streams written by a channel tap now."),
 )
-# A backend's stats() fields that are levels, not counts.
-_BACKEND_GAUGES = {"pubsub_connections", "channels"}
 
 
 def require_prometheus() -> None:
@@ -97,7 +95,7 @@ class TidingsCollector:
         yield _emit_histogram(HistogramMetricFamily, values)
         for field, count in sorted(values["backend"].items()):
             name = f"tidings_backend_{field}"
-            if field in _BACKEND_GAUGES:
+            if field in BACKEND_GAUGE_NAMES:
                 yield GaugeMetricFamily(name, f"The backend's {field} now.", value=count)
             else:
                 yield CounterMetricFamily(name, f"The backend's {field} (see its stats()).", value=count)

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from tidings._checks import positive_seconds
-from tidings._counters import COUNTERS, GAUGE_NAMES
+from tidings._counters import BACKEND_GAUGE_NAMES, COUNTERS, GAUGE_NAMES
 
 from ._metrics import Snapshot
 
 logger = logging.getLogger("tidings.ops")
 
 DEFAULT_SHARE_INTERVAL = 1.0
-_BACKEND_GAUGES = ("pubsub_connections", "channels")
 
 
 class WorkerShare:
@@ -108,7 +107,7 @@ class WorkerShare:
 def _zero_gauges(snapshot: Snapshot) -> None:
     for name in GAUGE_NAMES:
         snapshot[name] = 0
-    for name in _BACKEND_GAUGES:
+    for name in BACKEND_GAUGE_NAMES:
         if name in snapshot["backend"]:
             snapshot["backend"][name] = 0
 
