@@ -13,8 +13,8 @@ every ``Realtime`` and endpoint of the process adds to the same ones.
 
 from __future__ import annotations
 
-import bisect
 import weakref
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,8 +79,10 @@ class Counters:
         # The backends in use, for their own counters (a Redis backend's reconnects...).
         self.backends: weakref.WeakSet[Backend] = weakref.WeakSet()
 
-    def observe_emit(self, seconds: float) -> None:
-        self.emit_seconds_buckets[bisect.bisect_left(EMIT_BUCKETS, seconds)] += 1
+    def emitted(self, events: int, seconds: float) -> None:
+        """One emit call stored ``events`` events in ``seconds``."""
+        self.emits += events
+        self.emit_seconds_buckets[bisect_left(EMIT_BUCKETS, seconds)] += 1
         self.emit_seconds_count += 1
         self.emit_seconds_sum += seconds
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterable, Mapping, Sequence
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -215,29 +215,26 @@ class Realtime:
         return payload
 
     async def _append(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
+        # ``channel`` was validated when its Channel handle was made.
+        started = perf_counter()
         try:
-            started = time.perf_counter()
-            ids = await self._store(channel, items)
+            if len(items) > self._limits.max_batch:
+                raise InvalidArgumentError(
+                    "events",
+                    f"{len(items)} events in one batch; the limit is {self._limits.max_batch} "
+                    "(Limits.max_batch)",
+                )
+            # Everything is validated before the backend sees anything: a bad item
+            # means nothing of the batch is stored.
+            records = [(event, self._encode(event, data)) for event, data in items]
+            backend = await self._use_backend()
+            ids = await backend.append(channel, records, self._retention)
         except Exception as exc:
             COUNTERS.emit_failed(exc)
             raise
-        # Counted per call, not per event: one emit_many is one round trip.
-        COUNTERS.observe_emit(time.perf_counter() - started)
-        COUNTERS.emits += len(ids)
+        # Timed per call, not per event: one emit_many is one round trip.
+        COUNTERS.emitted(len(ids), perf_counter() - started)
         return ids
-
-    async def _store(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
-        # ``channel`` was validated when its Channel handle was made.
-        if len(items) > self._limits.max_batch:
-            raise InvalidArgumentError(
-                "events",
-                f"{len(items)} events in one batch; the limit is {self._limits.max_batch} (Limits.max_batch)",
-            )
-        # Everything is validated before the backend sees anything: a bad item
-        # means nothing of the batch is stored.
-        records = [(event, self._encode(event, data)) for event, data in items]
-        backend = await self._use_backend()
-        return await backend.append(channel, records, self._retention)
 
     async def _open_feed(
         self,

@@ -21,10 +21,11 @@ def test_the_snapshot_has_every_name_and_is_independent_of_later_counts() -> Non
 
 def test_an_emit_lands_in_the_first_bucket_whose_bound_holds_it() -> None:
     counters = Counters()
-    counters.observe_emit(EMIT_BUCKETS[0])  # a bound is inclusive (Prometheus' "le")
-    counters.observe_emit(EMIT_BUCKETS[0] * 1.01)
-    counters.observe_emit(EMIT_BUCKETS[-1] * 2)
+    counters.emitted(1, EMIT_BUCKETS[0])  # a bound is inclusive (Prometheus' "le")
+    counters.emitted(1, EMIT_BUCKETS[0] * 1.01)
+    counters.emitted(1, EMIT_BUCKETS[-1] * 2)
     assert counters.emit_seconds_buckets[0] == 1
     assert counters.emit_seconds_buckets[1] == 1
     assert counters.emit_seconds_buckets[-1] == 1
     assert counters.emit_seconds_count == 3
+    assert counters.emits == 3
