@@ -297,14 +297,16 @@ def serve(
     ] = None,
     healthz_path: Annotated[
         str,
-        typer.Option("--healthz-path", metavar="PATH", help="Liveness: 200 while serving ('' : not served)."),
+        typer.Option(
+            "--healthz-path", metavar="PATH", help="Liveness: 200 while serving (an empty PATH: not served)."
+        ),
     ] = "/healthz",
     readyz_path: Annotated[
         str,
         typer.Option(
             "--readyz-path",
             metavar="PATH",
-            help="Readiness: 200 while the backend answers, 503 otherwise ('' : not served).",
+            help="Readiness: 200 while the backend answers, 503 otherwise (an empty PATH: not served).",
         ),
     ] = "/readyz",
     metrics_path: Annotated[
@@ -312,7 +314,7 @@ def serve(
         typer.Option(
             "--metrics-path",
             metavar="PATH",
-            help="Prometheus metrics, needs tidings[metrics] ('' : not served).",
+            help="Prometheus metrics, needs tidings[metrics] (an empty PATH: not served).",
         ),
     ] = "/metrics",
     ready_timeout: Annotated[

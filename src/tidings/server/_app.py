@@ -2,7 +2,8 @@
 
 ``ServerApp`` is an ordinary ``Starlette`` app: its routes are the SSE
 endpoints (each a plain ASGI ``RealtimeEndpoint`` at its own exact path),
-the JSON API and the demo's routes; add your own, or mount it in yours.
+the JSON API, the demo's routes, and health, readiness and metrics
+(``add_ops``); add your own, or mount it in yours.
 Refusals of the routing itself (404, 405) are ``{"error": ...}`` JSON, like
 the routes' own.
 
