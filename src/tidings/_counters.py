@@ -30,7 +30,7 @@ COUNTER_NAMES = (
     "deliveries",  # events written to SSE streams (one per event per stream)
     "emits",  # events stored by emit / emit_many
     "events_lost_notices",  # "events lost" error frames sent to streams
-    "catch_ups",  # live feeds that fell behind (slow consumer) and caught up from history
+    "catch_ups",  # slow consumers (a full feed queue, a tap member's full socket) caught up from history
     "feed_resets",  # live feeds told the backend's live feed was interrupted (they re-read history)
     "history_reads",  # history pages read from the backend (replay, catch-up, history())
 )

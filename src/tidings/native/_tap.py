@@ -230,6 +230,8 @@ class ChannelTap:
             self.candidates.add(connection)
             connection.left(self._position)
         COUNTERS.tap_members -= len(leaving)
+        # Each catches up from history on a feed of its own: a slow consumer.
+        COUNTERS.catch_ups += len(leaving)
         return len(self.members)
 
     def _fail_all(self, text: str) -> None:

@@ -38,7 +38,7 @@ _COUNTERS = (
     (
         "catch_ups",
         "tidings_catch_ups",
-        "Live feeds that fell behind (slow consumer) and caught up from history.",
+        "Slow consumers (a full feed queue, a native tap member's full socket) that caught up from history.",
     ),
     (
         "feed_resets",
