@@ -12,8 +12,7 @@ from tidings._counters import COUNTERS
 from tidings.asgi import Request, Response
 
 from ..support.waiting import wait_until
-from .conftest import Native, Open, Start
-from .test_native_tap import slow_member
+from .conftest import Open, Start
 
 
 async def test_refusals_are_counted_by_status(start: Start, open_stream: Open) -> None:
@@ -70,25 +69,3 @@ async def test_a_slow_consumer_catch_up_is_counted() -> None:
             await channel.emit("n", n)
         assert COUNTERS.catch_ups - before == 1
         await feed.close()
-
-
-async def test_a_tap_member_whose_socket_fills_counts_as_a_catch_up(
-    native: Native, open_stream: Open
-) -> None:
-    async with Realtime(limits=Limits(subscriber_queue=100)) as realtime:
-        server = await native(realtime)
-        channel = realtime.channel("c")
-        fast = await open_stream(server, "/?channel=c")
-        await fast.frames(1)
-        taps, members = COUNTERS.taps, COUNTERS.tap_members
-        before = COUNTERS.catch_ups
-        slow = await slow_member(server, realtime, channel)
-        # It left the tap (the fast one stays), and caught up on its own feed.
-        assert COUNTERS.catch_ups - before >= 1
-        assert COUNTERS.taps == taps + 1
-        assert COUNTERS.tap_members <= members + 1
-        await slow.close()
-        await fast.close()
-        await wait_until(
-            lambda: COUNTERS.taps == taps and COUNTERS.tap_members == members, what="the tap closed"
-        )
