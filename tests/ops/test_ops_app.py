@@ -9,6 +9,8 @@ to hang, as a real one would behind a dropped network.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 
+from tests.asgi.live_server import LiveServer
 from tidings import MemoryBackend, Realtime
 from tidings.asgi import handle
 from tidings.ops import OpsApp, Readiness
-from tidings.server import ServeConfig, build_app
+from tidings.server import ServeConfig, ServerApp, build_app
 from tidings.server._native_run import serve_app
 
 OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -111,11 +114,15 @@ async def test_the_server_app_is_not_ready_once_shutting_down() -> None:
         assert (await http.get("/healthz")).status_code == 200  # still serving meanwhile
 
 
-async def test_the_native_server_is_not_ready_while_it_shuts_down() -> None:
-    app = build_app(ServeConfig(app="tests.cli.sample_app:in_memory", native=True))
-    assert app.ops is not None
-    readiness = app.ops.readiness
-    # A request still in progress keeps the server in its graceful shutdown.
+SlowApp = tuple[ServerApp, asyncio.Event, asyncio.Event]
+
+
+@pytest.fixture
+def slow_app() -> SlowApp:
+    """The app of ``tidings serve`` with ``/slow``: a request in progress keeps a server in its
+    graceful shutdown (it answers once ``release`` is set; ``arrived`` is set when it started)."""
+    # The demo's Realtime: a new one per app (a module's would be closed by the first test's shutdown).
+    app = build_app(ServeConfig(demo=True))
     arrived, release = asyncio.Event(), asyncio.Event()
 
     async def slow(request: Request) -> Response:
@@ -124,10 +131,48 @@ async def test_the_native_server_is_not_ready_while_it_shuts_down() -> None:
         return PlainTextResponse("done")
 
     app.add_route("/slow", slow)
+    return app, arrived, release
+
+
+async def test_uvicorn_is_not_ready_from_the_signal_on(slow_app: SlowApp) -> None:
+    app, arrived, release = slow_app
+    assert app.ops is not None
+    server = LiveServer(app, lifespan="on")
+    # The app chains itself in front of both handlers at startup: both are put back after.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def uvicorn_would(signum: int, frame: object) -> None:
+        server.server.should_exit = True  # what uvicorn's own SIGTERM handler does
+
+    signal.signal(signal.SIGTERM, uvicorn_would)
+    try:
+        await server.start()
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{server.url}/readyz")).status_code == 200
+            in_progress = asyncio.create_task(http.get(f"{server.url}/slow"))
+            await arrived.wait()
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(0.05)
+            # uvicorn now waits for the request in progress; readiness already says no.
+            assert await app.ops.readiness.check() == "the server is shutting down"
+            release.set()
+            assert (await in_progress).text == "done"
+        await server.stop()
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+async def test_the_native_server_is_not_ready_while_it_shuts_down(slow_app: SlowApp) -> None:
+    app, arrived, release = slow_app
+    assert app.ops is not None
+    readiness = app.ops.readiness
     sock = socket.create_server(("127.0.0.1", 0))
     stop, ready = asyncio.Event(), asyncio.Event()
     serving = asyncio.create_task(serve_app(app, sock, ready=ready.set, stop=stop, signals=()))
-    await ready.wait()
+    await asyncio.wait([serving, asyncio.create_task(ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if serving.done():
+        serving.result()  # it could not start: say why
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"{base}/readyz")).status_code == 200
