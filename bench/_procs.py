@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,15 +18,19 @@ import orjson
 from bench._common import ROOT, cpu_seconds, rss_bytes
 from tests.support.redis_server import free_port
 
-_ENV = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'src'}"}
+
+def child_env(source: Path | None = None) -> dict[str, str]:
+    """The environment of a child: ``bench`` from here, ``tidings`` from ``source`` (default: ours)."""
+    src = ROOT / "src" if source is None else source
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{src}"}
 
 
 class _Child:
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], *, source: Path | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", *args],
             cwd=ROOT,
-            env=_ENV,
+            env=child_env(source),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -72,10 +77,18 @@ class _Child:
 
 
 class Server(_Child):
-    def __init__(self, stack: str, redis: str | None = None) -> None:
+    """``bench.sse_server``; ``metrics`` serves ``/metrics``; ``source`` is another tidings' ``src``."""
+
+    def __init__(
+        self, stack: str, redis: str | None = None, *, metrics: bool = False, source: Path | None = None
+    ) -> None:
         self.port = free_port()
         args = ["bench.sse_server", "--stack", stack, "--port", str(self.port)]
-        super().__init__([*args, "--redis", redis] if redis else args)
+        if redis:
+            args += ["--redis", redis]
+        if metrics:
+            args.append("--metrics")
+        super().__init__(args, source=source)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -92,6 +105,19 @@ class Server(_Child):
         try:
             conn.request("GET", path)
             return orjson.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+
+    def scrape(self) -> bytes:
+        """``GET /metrics`` (as Prometheus would), the text itself."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request("GET", "/metrics")
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"/metrics answered {response.status}: {body[:200]!r}")
+            return body
         finally:
             conn.close()
 

@@ -7,9 +7,10 @@ From a checkout (it uses tests/support), after ``pip install -e '.[dev,bench]'``
     .venv/bin/python -m bench --quick          # shorter runs, ~2 min
     .venv/bin/python -m bench --only fanout,memory --output /tmp/b.md
 
-Scenarios: emit, latency, fanout, memory, history, churn, pageshape, e2e, api-emits
-(BENCH_PAGE_CONNS sets the streams of pageshape and e2e, default 5 000). Each runs tidings
-and its baseline in the same run; figures are medians over runs (3, or 1
+Scenarios: emit, latency, fanout, fanout-metrics, memory, history, churn, pageshape, e2e, api-emits
+(BENCH_PAGE_CONNS sets the streams of pageshape and e2e, default 5 000; BENCH_METRICS_CONNS
+those of fanout-metrics, default 5 000, and BENCH_METRICS_BASE the tidings it compares with).
+Each runs tidings and its baseline in the same run; figures are medians over runs (3, or 1
 with --quick). A private redis-server is started on a free port; the SSE
 server and its load generators are separate processes on loopback.
 """
@@ -33,7 +34,11 @@ from bench._common import ROOT, install_uvloop, machine, median, raise_fd_limit
 if TYPE_CHECKING:
     from bench.api_emits import Rate
 
-SCENARIOS = ("emit", "latency", "fanout", "memory", "history", "churn", "pageshape", "e2e", "api-emits")
+SCENARIOS = (
+    "emit", "latency", "fanout", "fanout-metrics", "memory", "history", "churn", "pageshape", "e2e",
+    "api-emits",
+)  # fmt: skip
+FANOUT_LADDER: list[float] = [25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000]
 # tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
 OURS = {"tidings": "", "native": ", native server"}
 
@@ -177,7 +182,7 @@ def fanout_rows(
     from bench import sse
 
     configs = [(5000, 1), (5000, 1000)] if quick else [(5000, 1), (5000, 1000), (1000, 1), (1000, 1000)]
-    ladder = [25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000]
+    ladder = FANOUT_LADDER
     rows: list[Row] = []
     detail: list[str] = []
     for conns, channels in configs:
@@ -394,6 +399,27 @@ def memory_rows(runs: int, conns: int) -> list[Row]:
     ]
 
 
+def metrics_rows(quick: bool, runs: int, seconds: float, log: Callable[[str], None]) -> list[Row]:
+    from bench.metrics_cost import metrics_cost
+
+    conns = int(os.environ.get("BENCH_METRICS_CONNS", "5000"))
+    configs = [1] if quick else [1, 1000]
+    rows = []
+    for stack, where, off, on, scrapes in metrics_cost(conns, configs, runs, seconds, FANOUT_LADDER, log):
+        label = OURS[stack]
+        rows.append(
+            Row(
+                f"SSE fan-out with metrics on, {conns:,} connections, {where}{label}: peak deliveries/s",
+                _n(on),
+                _n(off),
+                _ratio(on, off),
+                "baseline: the same fan-out on tidings before metrics (bench/metrics_cost.py); "
+                f"/metrics scraped every second during every step ({scrapes} scrapes); target >= 0.95x",
+            )
+        )
+    return rows
+
+
 def churn_rows(runs: int, cycles: int) -> list[Row]:
     from bench import sse
 
@@ -544,6 +570,9 @@ def main() -> None:
         more, detail = fanout_rows(args.quick, runs, 1.0 if args.quick else 1.5, log)
         rows += more
         log("fanout done")
+    if "fanout-metrics" in wanted:
+        rows += metrics_rows(args.quick, runs, 1.0 if args.quick else 1.5, log)
+        log("fanout-metrics done")
     page_detail: list[str] = []
     page_conns = int(os.environ.get("BENCH_PAGE_CONNS", "5000"))
     for scenario in ("pageshape", "e2e"):
@@ -568,6 +597,8 @@ def main() -> None:
         command += f" --only {args.only}"
     if page_conns != 5000 and {"pageshape", "e2e"} & set(wanted):
         command = f"BENCH_PAGE_CONNS={page_conns} {command}"
+    if "BENCH_METRICS_CONNS" in os.environ and "fanout-metrics" in wanted:
+        command = f"BENCH_METRICS_CONNS={os.environ['BENCH_METRICS_CONNS']} {command}"
     write_markdown(args.output, rows, detail, command, time.monotonic() - started, page_detail)
     with open(args.output) as handle:
         print(handle.read())

@@ -7,8 +7,11 @@ Server and load generators run in separate processes (``bench.sse_server``,
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -53,15 +56,37 @@ class FanoutRun:
     connect_seconds: float
     rss_per_conn: float | None
     steps: list[Step] = field(default_factory=list)
+    scrapes: int = 0  # of /metrics, with Variant(metrics=True)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the server under test runs: ``metrics`` serves ``/metrics`` and scrapes it every
+    ``SCRAPE_SECONDS`` during each step; ``source`` is another tidings' ``src`` (None: ours)."""
+
+    metrics: bool = False
+    source: Path | None = None
+
+
+SCRAPE_SECONDS = 1.0  # far more often than Prometheus' default 15 s: an upper bound on its cost
 
 
 class Fleet:
     """A server with ``conns`` open streams spread over ``loads`` load processes."""
 
     def __init__(
-        self, stack: str, conns: int, channels: int, *, loads: int = 2, freeze: bool = False
+        self,
+        stack: str,
+        conns: int,
+        channels: int,
+        *,
+        loads: int = 2,
+        freeze: bool = False,
+        variant: Variant = Variant(),
     ) -> None:
-        self.server = Server(stack)
+        self.server = Server(stack, metrics=variant.metrics, source=variant.source)
+        self.scraping = variant.metrics
+        self.scrapes = 0
         self.conns = conns
         self.channels = channels
         self.loads: list[_Child] = []
@@ -93,7 +118,8 @@ class Fleet:
         cpu_server = self.server.cpu()
         cpu_loads = sum(load.cpu() for load in self.loads)
         started = time.monotonic()
-        answer = self.server.get(f"/bench/emit?rate={rate}&seconds={seconds}&channels={self.channels}")
+        with self._scraping():
+            answer = self.server.get(f"/bench/emit?rate={rate}&seconds={seconds}&channels={self.channels}")
         reports, hist = stop_loads(self.loads, answer["last"])
         wall = time.monotonic() - started
         frames = sum(r["frames"] for r in reports)
@@ -114,6 +140,29 @@ class Fleet:
             emitted=answer["emitted"],
         )
 
+    @contextlib.contextmanager
+    def _scraping(self) -> Iterator[None]:
+        """Scrape ``/metrics`` every ``SCRAPE_SECONDS`` (from the first moment) while the body runs."""
+        if not self.scraping:
+            yield
+            return
+        done = threading.Event()
+
+        def scrape() -> None:
+            while True:
+                self.server.scrape()
+                self.scrapes += 1
+                if done.wait(SCRAPE_SECONDS):
+                    return
+
+        scraper = threading.Thread(target=scrape, daemon=True)
+        scraper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            scraper.join()
+
     def close(self) -> None:
         for load in self.loads:
             with contextlib.suppress(OSError):
@@ -124,10 +173,17 @@ class Fleet:
 
 
 def fanout(
-    stack: str, conns: int, channels: int, ladder: list[float], seconds: float, *, freeze: bool = False
+    stack: str,
+    conns: int,
+    channels: int,
+    ladder: list[float],
+    seconds: float,
+    *,
+    freeze: bool = False,
+    variant: Variant = Variant(),
 ) -> FanoutRun:
     """Rising offered deliveries/s (``ladder``) until the first saturated step."""
-    fleet = Fleet(stack, conns, channels, freeze=freeze)
+    fleet = Fleet(stack, conns, channels, freeze=freeze, variant=variant)
     try:
         run = FanoutRun(
             stack, conns, channels, fleet.connect_seconds, (fleet.rss_after - fleet.rss_before) / conns
@@ -139,6 +195,7 @@ def fanout(
             run.steps.append(step)
             if step.saturated:
                 break
+        run.scrapes = fleet.scrapes
         return run
     finally:
         fleet.close()

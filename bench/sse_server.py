@@ -136,7 +136,22 @@ def tidings_control(realtime: Any, count: Callable[[], int]) -> Control:
     return Control(publish, count, publish_named)
 
 
-def tidings_app(redis: str | None) -> ASGIApp:
+def with_metrics(realtime: Any, app: ASGIApp) -> ASGIApp:
+    """``app`` with tidings' Prometheus ``/metrics`` in front of it (``--metrics``)."""
+    from tidings.ops import OpsApp
+
+    ops = OpsApp(realtime, healthz=None, readyz=None)
+
+    async def routed(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/metrics":
+            await ops(scope, receive, send)
+        else:
+            await app(scope, receive, send)
+
+    return routed
+
+
+def tidings_app(redis: str | None, *, metrics: bool = False) -> ASGIApp:
     from tidings import Realtime
     from tidings.asgi import handle
 
@@ -150,7 +165,8 @@ def tidings_app(redis: str | None) -> ASGIApp:
         else:
             await endpoint(scope, receive, send)
 
-    return app
+    # One more path comparison per request (not per frame) with --metrics.
+    return with_metrics(realtime, app) if metrics else app
 
 
 def broadcaster_app(redis: str | None) -> ASGIApp:
@@ -260,13 +276,15 @@ def bare_app() -> ASGIApp:
     return app
 
 
-async def serve_native(port: int, redis: str | None) -> None:
+async def serve_native(port: int, redis: str | None, *, metrics: bool = False) -> None:
     from tidings import Realtime
     from tidings.asgi import serve_native
 
     realtime = Realtime(redis=redis, max_length=1000)
     servers: list[Any] = []  # the control counts the streams of the server it is part of
-    control = tidings_control(realtime, lambda: len(servers[0].endpoint._connections))
+    control: Any = tidings_control(realtime, lambda: len(servers[0].endpoint._connections))
+    if metrics:
+        control = with_metrics(realtime, control)
     server = await serve_native(
         realtime, "127.0.0.1", port, backlog=4096, fallback=control, **TIDINGS_OPTIONS
     )
@@ -279,16 +297,17 @@ def main() -> None:
     parser.add_argument("--stack", choices=["tidings", "native", "broadcaster", "bare"], required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis")
+    parser.add_argument("--metrics", action="store_true", help="tidings stacks: also serve /metrics")
     args = parser.parse_args()
     raise_fd_limit()
     install_uvloop()
     if args.stack == "native":
-        asyncio.run(serve_native(args.port, args.redis))
+        asyncio.run(serve_native(args.port, args.redis, metrics=args.metrics))
         return
     import uvicorn
 
     if args.stack == "tidings":
-        app = tidings_app(args.redis)
+        app = tidings_app(args.redis, metrics=args.metrics)
     elif args.stack == "broadcaster":
         app = broadcaster_app(args.redis)
     else:

@@ -17,6 +17,8 @@ from typing import Generic, Protocol, TypeVar
 
 from ._ids import IdKey
 
+PING_CHANNEL = "tidings-ping"
+
 
 @dataclass(slots=True)
 class Entry:
@@ -173,6 +175,17 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def subscribe(self, channel: str, listener: LiveListener) -> LiveSubscription:
         """Attach ``listener`` to the channel's live feed; return once it is live."""
+
+    async def ping(self) -> None:
+        """One cheap round trip to the storage, for readiness checks.
+
+        Returns if the backend answers; raises ``BackendError`` (or
+        ``ClosedError`` once closed) naming what did not. The caller bounds
+        the wait (``asyncio.timeout``). The default reads one entry of a
+        probe channel; a backend with a cheaper check (Redis: ``PING`` every
+        primary it uses) overrides it.
+        """
+        await self.latest(PING_CHANNEL, start=None, end=None, limit=1)
 
     @abc.abstractmethod
     def live_listener_count(self) -> int:

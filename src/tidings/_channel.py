@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._counters import COUNTERS
 from ._delivery import DataHandler, ErrorHandler, Stream, Subscription, _Consumer
 from ._exceptions import InvalidArgumentError
 from ._message import Message
@@ -76,6 +77,7 @@ class Channel:
             limit=limit, start=start, end=end, after=after, cap=realtime.limits.history_limit
         )
         backend = await realtime._use_backend()
+        COUNTERS.history_reads += 1
         if query.after is not None:
             entries = await backend.after(self._name, query.after, limit=query.limit, end=query.end)
         else:

@@ -64,6 +64,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from ._backend import Backend, BackendStatus, Entry, LiveSubscription
+from ._counters import COUNTERS
 from ._exceptions import BackendError, ClosedError, CursorExpiredError, EventsLostError
 from ._ids import MAX_PART, IdKey, format_id, parse_id
 
@@ -180,6 +181,7 @@ class Feed:
         found: list[Entry] = []
         end = head
         for _ in range(10):  # bound the scan: 10 pages of history at most
+            COUNTERS.history_reads += 1
             page = await self._backend.latest(
                 self._channel, start=start, end=end, limit=self._replay_page_size
             )
@@ -208,6 +210,7 @@ class Feed:
 
     def on_reset(self) -> None:
         if not self._closed:
+            COUNTERS.feed_resets += 1
             self._begin_catch_up()
 
     def on_status(self, status: BackendStatus, error: BaseException | None) -> None:
@@ -377,6 +380,7 @@ class Feed:
                 continue
             if len(queue) - self._taken >= self._capacity:
                 # Slow consumer: stop queueing and let history fill the gap later.
+                COUNTERS.catch_ups += 1
                 self._begin_catch_up()
                 return
             queue.append(entry)
@@ -419,6 +423,7 @@ class Feed:
 
     async def _read_page(self, epoch: int, *, raise_expired: bool) -> None:
         try:
+            COUNTERS.history_reads += 1
             page = await self._backend.after(self._channel, self._last, limit=self._page_size)
         except CursorExpiredError as exc:
             if raise_expired:

@@ -88,6 +88,10 @@ class MemoryBackend(Backend):
         self._maybe_sweep()
         return [entry.id for entry in fresh]
 
+    async def ping(self) -> None:
+        """Always ready while open: the events are in this process."""
+        self._check_open()
+
     async def latest(
         self, channel: str, *, start: IdKey | None, end: IdKey | None, limit: int
     ) -> list[Entry]:

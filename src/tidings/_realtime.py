@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from ._backend import Backend, Entry, Retention
 from ._backend_url import backend_from_url
 from ._channel import Channel
 from ._checks import positive_int_or_none
+from ._counters import COUNTERS
 from ._delivery import Subscription, _Consumer
 from ._exceptions import (
     ClosedError,
@@ -82,6 +84,7 @@ class Realtime:
         if backend is None:
             backend = backend_from_url(redis) if redis is not None else MemoryBackend()
         self._backend: Backend = backend
+        COUNTERS.backends.add(backend)
         self._consumers: set[_Consumer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         # Set while the sync facade's private loop hands this Realtime over (see _sync).
@@ -213,16 +216,25 @@ class Realtime:
 
     async def _append(self, channel: str, items: Sequence[tuple[str, Any]]) -> list[str]:
         # ``channel`` was validated when its Channel handle was made.
-        if len(items) > self._limits.max_batch:
-            raise InvalidArgumentError(
-                "events",
-                f"{len(items)} events in one batch; the limit is {self._limits.max_batch} (Limits.max_batch)",
-            )
-        # Everything is validated before the backend sees anything: a bad item
-        # means nothing of the batch is stored.
-        records = [(event, self._encode(event, data)) for event, data in items]
-        backend = await self._use_backend()
-        return await backend.append(channel, records, self._retention)
+        started = perf_counter()
+        try:
+            if len(items) > self._limits.max_batch:
+                raise InvalidArgumentError(
+                    "events",
+                    f"{len(items)} events in one batch; the limit is {self._limits.max_batch} "
+                    "(Limits.max_batch)",
+                )
+            # Everything is validated before the backend sees anything: a bad item
+            # means nothing of the batch is stored.
+            records = [(event, self._encode(event, data)) for event, data in items]
+            backend = await self._use_backend()
+            ids = await backend.append(channel, records, self._retention)
+        except Exception as exc:
+            COUNTERS.emit_failed(exc)
+            raise
+        # Timed per call, not per event: one emit_many is one round trip.
+        COUNTERS.emitted(len(ids), perf_counter() - started)
+        return ids
 
     async def _open_feed(
         self,

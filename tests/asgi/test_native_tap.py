@@ -12,6 +12,7 @@ import redis
 
 from tests.support.waiting import wait_until
 from tidings import Channel, Limits, Realtime
+from tidings._counters import COUNTERS
 from tidings.asgi import NativeServer
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
@@ -160,7 +161,10 @@ async def test_a_member_whose_socket_fills_leaves_catches_up_from_history_and_re
         channel = realtime.channel("c")
         fast = await open_stream(server, "/?channel=c")
         await fast.frames(1)
+        catch_ups = COUNTERS.catch_ups
         slow = await slow_member(server, realtime, channel)
+        # Leaving the tap to catch up on a feed of its own is a slow consumer's catch-up (/metrics).
+        assert COUNTERS.catch_ups > catch_ups
         await slow.read_head()
         stored = await stored_after(channel, "0-0")
         frames = await read_events(slow, len(stored), timeout=20)

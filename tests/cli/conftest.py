@@ -8,7 +8,7 @@ import os
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import pytest
@@ -16,13 +16,29 @@ import pytest
 from tests.support.redis_server import RedisServer
 from tidings.cli import run
 
+from .processes import TidingsProcess, cli_env
+
 TOKEN = "test-token-0123456789abcdef"
+SAMPLE_APP = "tests.cli.sample_app:realtime"
 
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """The session Redis with a unique key prefix: tests never see each other's channels."""
     return f"{redis_server.url}?prefix=cli-{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def server(redis_url: str, flags: tuple[str, ...]) -> Iterator[TidingsProcess]:
+    """``tidings serve`` of the sample app on the test's Redis prefix, with the JSON API, under ``flags``."""
+    process = TidingsProcess(
+        "serve", SAMPLE_APP, "--port", "0", "--api-token", TOKEN, *flags,
+        env=cli_env(SAMPLE_REDIS_URL=redis_url),
+    ).start()  # fmt: skip
+    try:
+        yield process
+    finally:
+        assert process.stop() == 0, process.errors
 
 
 @pytest.fixture(params=[pytest.param((), id="uvicorn"), pytest.param(("--native",), id="native")])

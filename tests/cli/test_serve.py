@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import socket
 import time
-from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -22,17 +21,6 @@ from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error,
 from .stored import emit, stored
 
 APP = "tests.cli.sample_app:realtime"
-
-
-@pytest.fixture
-def server(redis_url: str, flags: tuple[str, ...]) -> Iterator[TidingsProcess]:
-    process = TidingsProcess(
-        "serve", APP, "--port", "0", "--api-token", TOKEN, *flags, env=cli_env(SAMPLE_REDIS_URL=redis_url)
-    ).start()
-    try:
-        yield process
-    finally:
-        assert process.stop() == 0, process.errors
 
 
 def endpoint(server: TidingsProcess) -> str:

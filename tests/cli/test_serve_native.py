@@ -34,8 +34,8 @@ def workers_of(pid: int) -> list[int]:
     for child in children:
         try:
             command = Path(f"/proc/{child}/cmdline").read_bytes()
-        except FileNotFoundError:
-            continue  # gone meanwhile
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # gone meanwhile (a killed worker's cmdline can vanish while read)
         if b"spawn_main" in command:
             found.append(int(child))
     return found

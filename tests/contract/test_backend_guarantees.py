@@ -12,7 +12,15 @@ from collections.abc import Sequence
 
 import pytest
 
-from tidings import Backend, BackendStatus, CursorExpiredError, Entry, LiveSubscription, Retention
+from tidings import (
+    Backend,
+    BackendStatus,
+    ClosedError,
+    CursorExpiredError,
+    Entry,
+    LiveSubscription,
+    Retention,
+)
 from tidings._ids import MAX_KEY, parse_id
 
 from ..support.waiting import wait_for_count
@@ -321,3 +329,12 @@ async def test_each_append_refreshes_expiry(make_backend: MakeBackend) -> None:
         "b",
         "c",
     ]
+
+
+async def test_ping_answers_while_open_and_refuses_once_closed(make_backend: MakeBackend) -> None:
+    backend = await make_backend()
+    async with asyncio.timeout(5):
+        await backend.ping()
+    await backend.aclose()
+    with pytest.raises(ClosedError):
+        await backend.ping()

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 # The packages of tidings (the core is every top-level module: tidings._*).
 CORE = "core"
-PACKAGES = ("redis", "client", "asgi", "native", "web", "server", "demo", "typegen", "cli")
+PACKAGES = ("redis", "client", "asgi", "native", "web", "ops", "server", "demo", "typegen", "cli")
 
 # What each package may import from tidings at module level.
 ALLOWED: dict[str, set[str]] = {
@@ -30,10 +30,11 @@ ALLOWED: dict[str, set[str]] = {
     "asgi": {CORE, "asgi"},
     "native": {CORE, "asgi", "native"},
     "web": {CORE, "web"},
+    "ops": {CORE, "asgi", "ops"},
     "demo": {CORE, "asgi", "web", "demo"},
-    "server": {CORE, "asgi", "native", "web", "demo", "server"},
+    "server": {CORE, "asgi", "native", "web", "ops", "demo", "server"},
     "typegen": {CORE, "typegen"},
-    "cli": {CORE, "asgi", "native", "web", "demo", "server", "client", "redis", "typegen", "cli"},
+    "cli": {CORE, "asgi", "native", "web", "ops", "demo", "server", "client", "redis", "typegen", "cli"},
 }
 
 # Lazy imports (inside a function) that cross the rules above, each for a reason.
@@ -44,11 +45,15 @@ LAZY_ALLOWED: dict[str, set[str]] = {
 
 # Third-party modules a package must not import at module level.
 THIRD_PARTY_FORBIDDEN: dict[str, set[str]] = {
-    CORE: {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
-    "redis": {"httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
-    "client": {"redis", "uvicorn", "starlette", "httptools", "typer", "rich"},
-    "asgi": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
-    "typegen": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich"},
+    CORE: {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
+    "redis": {"httpx", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
+    "client": {"redis", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
+    "asgi": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
+    "native": {"prometheus_client"},
+    # Metrics load prometheus_client when a metrics handler is made; health needs no extra.
+    "ops": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
+    "server": {"prometheus_client"},
+    "typegen": {"redis", "httpx", "uvicorn", "starlette", "httptools", "typer", "rich", "prometheus_client"},
 }
 
 

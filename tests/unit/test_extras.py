@@ -52,8 +52,40 @@ CASES = {
         from tidings.cli import run
         assert run(["demo", "--port", "0"]) == 1
     """,
+    "prometheus_client": """
+        import asyncio
+        from tidings import Realtime
+        from tidings.ops import OpsApp  # health and readiness need no extra
+        try:
+            OpsApp(Realtime())
+        except ModuleNotFoundError as exc:
+            assert "pip install 'tidings[metrics]'" in str(exc), exc
+        else:
+            raise AssertionError("metrics were served without prometheus_client")
+        # tidings serve: everything else serves, /metrics answers 501 naming the extra.
+        ops = OpsApp(Realtime(), metrics_optional=True)
+        sent = []
+        async def send(message):
+            sent.append(message)
+        async def receive():
+            return {"type": "http.request", "body": b""}
+        loop = asyncio.new_event_loop()
+        get = lambda path: {"type": "http", "method": "GET", "path": path, "headers": []}
+        loop.run_until_complete(ops(get("/metrics"), receive, send))
+        assert sent[0]["status"] == 501, sent
+        assert b"pip install 'tidings[metrics]'" in sent[1]["body"], sent
+        sent.clear()
+        loop.run_until_complete(ops(get("/readyz"), receive, send))
+        assert sent[0]["status"] == 200, sent
+    """,
 }
-EXTRA = {"redis": "redis", "httpx": "client", "typer": "cli", "uvicorn": "server"}
+EXTRA = {
+    "redis": "redis",
+    "httpx": "client",
+    "typer": "cli",
+    "uvicorn": "server",
+    "prometheus_client": "metrics",
+}
 
 
 @pytest.mark.parametrize("blocked", list(CASES))

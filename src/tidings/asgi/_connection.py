@@ -27,7 +27,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from tidings._backend import Entry
-from tidings._exceptions import BackendError, ClosedError, CursorExpiredError
+from tidings._counters import COUNTERS
+from tidings._exceptions import BackendError, ClosedError, CursorExpiredError, EventsLostError
 from tidings._feed import Feed
 from tidings._ids import IdKey, format_id, now_ms, parse_id
 
@@ -339,6 +340,7 @@ class Connection:
             opening.append(with_id(cursor, connected_frame(slot.channel, slot.start)))
         for slot, notice in self._opening_notices:
             opening.append(self._notice_frame(slot, notice))
+        COUNTERS.events_lost_notices += len(self._opening_notices)
         self._opening_notices = []
         return b"".join(opening)
 
@@ -400,6 +402,7 @@ class Connection:
         self._slots[0] = slot
         for notice_slot, notice in self._opening_notices:
             chunks.append(self._notice_frame(notice_slot, notice))
+        COUNTERS.events_lost_notices += len(self._opening_notices)
         self._opening_notices = []
         self._dirty = True
         self._write_out(chunks)
@@ -455,6 +458,8 @@ class Connection:
             slot.finished = True
             return
         if isinstance(item, BaseException):
+            if isinstance(item, EventsLostError):
+                COUNTERS.events_lost_notices += 1
             chunks.append(self._notice_frame(slot, _Notice(str(item))))
         else:
             self._add_frames(slot, item, chunks)
@@ -468,6 +473,7 @@ class Connection:
     def _add_frames(self, slot: _Slot, entries: list[Entry], chunks: list[bytes]) -> None:
         if not entries:
             return
+        COUNTERS.deliveries += len(entries)
         frames = self._frames
         tag = slot.tag
         parts = self._cursor_parts

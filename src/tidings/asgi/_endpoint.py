@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+from tidings._counters import COUNTERS
 from tidings._exceptions import BackendError, ClosedError
 
 from ._connection import Connection, Stop
@@ -189,6 +190,7 @@ class RealtimeEndpoint:
         try:
             connection = await self._admit(scope, receive, answer, origin)
         except BadRequest as exc:
+            COUNTERS.refused(exc.status)
             await error_response(exc.status, exc.message)(scope, receive, answer)
             return None
         if connection is None:
@@ -222,6 +224,7 @@ class RealtimeEndpoint:
                 f"method {method} is not allowed; this endpoint serves GET (and OPTIONS)",
                 headers={"allow": "GET, OPTIONS"},
             )
+            COUNTERS.refused(405)
             await not_allowed(scope, receive, send)
             return None
         request = Request(scope)
@@ -233,7 +236,7 @@ class RealtimeEndpoint:
             if inspect.isawaitable(refusal):
                 refusal = await refusal
             if refusal is not None:
-                await refusal(scope, receive, send)
+                await refusal(scope, receive, _counting_refusal(send))
                 return None
         if self._closing:
             raise BadRequest("the server is shutting down; reconnect in a moment", 503)
@@ -250,6 +253,9 @@ class RealtimeEndpoint:
         self._connections.add(connection)
         self._idle.clear()
         self._served += 1
+        COUNTERS.streams_opened += 1
+        COUNTERS.streams += 1
+        COUNTERS.subscriptions += len(connection.channels)
 
     async def _open(self, connection: Connection, scope: Scope, receive: Receive, answer: Send) -> bool:
         """Open the connection's subscriptions; False if the backend is down (503 sent to ``answer``)."""
@@ -257,6 +263,7 @@ class RealtimeEndpoint:
             await connection.open()
         except (BackendError, ClosedError) as exc:
             refusal = error_response(503, f"the event backend is unavailable: {exc}")
+            COUNTERS.refused(503)
             await refusal(scope, receive, answer)
             return False
         return True
@@ -264,7 +271,10 @@ class RealtimeEndpoint:
     async def release(self, connection: Connection) -> None:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
         await connection.close()
-        self._connections.discard(connection)
+        if connection in self._connections:
+            self._connections.remove(connection)
+            COUNTERS.streams -= 1
+            COUNTERS.subscriptions -= len(connection.channels)
         if not self._connections:
             self._idle.set()
 
@@ -304,6 +314,17 @@ def _adding_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
         await send(message)
 
     return send_with_headers
+
+
+def _counting_refusal(send: Send) -> Send:
+    """``send`` that counts the middleware's refusal by its status (only refusals pay for this)."""
+
+    async def counting(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            COUNTERS.refused(int(message["status"]))
+        await send(message)
+
+    return counting
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -314,6 +314,34 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    healthz_path: Annotated[
+        str,
+        typer.Option(
+            "--healthz-path", metavar="PATH", help="Liveness: 200 while serving (an empty PATH: not served)."
+        ),
+    ] = "/healthz",
+    readyz_path: Annotated[
+        str,
+        typer.Option(
+            "--readyz-path",
+            metavar="PATH",
+            help="Readiness: 200 while the backend answers, 503 otherwise (an empty PATH: not served).",
+        ),
+    ] = "/readyz",
+    metrics_path: Annotated[
+        str,
+        typer.Option(
+            "--metrics-path",
+            metavar="PATH",
+            help="Prometheus metrics, needs tidings[metrics] (an empty PATH: not served).",
+        ),
+    ] = "/metrics",
+    ready_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ready-timeout", metavar="SECONDS", help="How long /readyz waits for the backend's answer."
+        ),
+    ] = 1.0,
     log_level: LogLevelOption = LogLevel.warning,
 ) -> None:
     """Serve APP's channels to browsers over Server-Sent Events (uvicorn, or --native).
@@ -339,6 +367,10 @@ def serve(
         request_timeout=request_timeout,
         keepalive_timeout=keepalive_timeout,
         max_keepalive_requests=max_keepalive_requests,
+        healthz_path=healthz_path or None,
+        readyz_path=readyz_path or None,
+        metrics_path=metrics_path or None,
+        ready_timeout=ready_timeout,
     )
 
     def banner(base: str) -> list[str]:

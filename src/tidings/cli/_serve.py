@@ -6,8 +6,11 @@ The server is uvicorn, or with ``--native`` tidings' own asyncio server
 
 from __future__ import annotations
 
+import dataclasses
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ._errors import CliError, require, usage
@@ -37,6 +40,7 @@ def check_config(config: ServeConfig, workers: int) -> None:
         raise usage(str(exc)) from None
     if workers < 1:
         raise usage(f"--workers must be at least 1, got {workers}")
+    check_ops_options(config)
     native_limits = {
         "--max-header-size": config.max_header_size,
         "--request-timeout": config.request_timeout,
@@ -76,6 +80,36 @@ def check_config(config: ServeConfig, workers: int) -> None:
         )
 
 
+def check_ops_options(config: ServeConfig) -> None:
+    """The health, readiness and metrics paths: valid, distinct, clear of the stream and its API."""
+    from tidings import TidingsError
+    from tidings._checks import positive_seconds
+    from tidings.ops._app import check_ops_path
+
+    options = {
+        "--healthz-path": config.healthz_path,
+        "--readyz-path": config.readyz_path,
+        "--metrics-path": config.metrics_path,
+    }
+    seen: dict[str, str] = {}
+    for option, path in options.items():
+        if path is None:
+            continue
+        try:
+            check_ops_path(option.removeprefix("--").removesuffix("-path"), path)
+        except ValueError as exc:
+            raise usage(f"{option}: {exc}") from None
+        if path == config.path or path.startswith(config.path + "/"):
+            raise usage(f"{option} {path} collides with the stream at --path {config.path} (or its JSON API)")
+        if path in seen:
+            raise usage(f"{option} and {seen[path]} are both {path}; give them distinct paths")
+        seen[path] = option
+    try:
+        positive_seconds("--ready-timeout", config.ready_timeout)
+    except TidingsError as exc:
+        raise usage(str(exc)) from None
+
+
 def serve(
     config: ServeConfig,
     *,
@@ -87,12 +121,35 @@ def serve(
 ) -> int:
     """Run until interrupted; ``banner(base_url)`` gives the lines printed once serving."""
     require_server()
+    check_config(config, workers)
+    with _metrics_shared(config, workers) as shared:
+        return _serve(shared, host=host, port=port, workers=workers, log_level=log_level, banner=banner)
+
+
+@contextmanager
+def _metrics_shared(config: ServeConfig, workers: int) -> Iterator[ServeConfig]:
+    """With several workers, a directory they share their counters in (``/metrics`` sums them)."""
+    if workers == 1 or config.metrics_path is None:
+        yield config
+        return
+    with tempfile.TemporaryDirectory(prefix="tidings-metrics-") as directory:
+        yield dataclasses.replace(config, metrics_dir=directory)
+
+
+def _serve(
+    config: ServeConfig,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    banner: Callable[[str], list[str]],
+) -> int:
     from tidings import TidingsError
     from tidings.server import AppLoadError, build_app
     from tidings.server._native_run import run_native
     from tidings.server._run import ServerError, bind, run, url_of
 
-    check_config(config, workers)
     try:
         app = build_app(config) if workers == 1 else config
     except AppLoadError as exc:

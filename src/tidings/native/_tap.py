@@ -36,7 +36,8 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from tidings._backend import Entry
-from tidings._exceptions import ClosedError
+from tidings._counters import COUNTERS
+from tidings._exceptions import ClosedError, EventsLostError
 from tidings._feed import Feed
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
@@ -89,6 +90,7 @@ class ChannelTap:
         self._reading = False
         self._starting = False
         self._closed = False
+        COUNTERS.taps += 1
 
     @property
     def empty(self) -> bool:
@@ -119,10 +121,13 @@ class ChannelTap:
 
     async def leave(self, connection: Connection) -> None:
         """``connection`` closed; the tap closes with its last stream."""
-        self.members.pop(connection, None)
+        if connection in self.members:
+            del self.members[connection]
+            COUNTERS.tap_members -= 1
         self.candidates.discard(connection)
         if self.empty and not self._closed:
             self._closed = True
+            COUNTERS.taps -= 1
             if self._feed is not None:
                 self._feed.set_waker(None)
                 await self._feed.close()
@@ -145,6 +150,7 @@ class ChannelTap:
             return False
         self.candidates.discard(connection)
         self.members[connection] = None
+        COUNTERS.tap_members += 1
         own.set_waker(None)
         # Closed in the background: once ``closed`` is set (at once) the feed takes nothing more.
         self._spawn(own.close())
@@ -191,16 +197,16 @@ class ChannelTap:
             return
         position = self._position
         if isinstance(item, BaseException):
-            data = error_frame(str(item))
+            written = self._write_all(error_frame(str(item)))
+            if isinstance(item, EventsLostError):
+                COUNTERS.events_lost_notices += written
         elif item:
             single = self._frames.single
             tag = self._tag
-            data = b"".join([single(entry, tag) for entry in item])
+            written = self._write_all(b"".join([single(entry, tag) for entry in item]))
+            # Counted per batch: every member written got every entry.
+            COUNTERS.deliveries += written * len(item)
             position = item[-1].id
-        else:
-            data = b""
-        if data:
-            self._write_all(data)
         self._position = position
         assert self._feed is not None
         if self._feed.has_work:
@@ -208,7 +214,8 @@ class ChannelTap:
         elif self.candidates:
             self._join_ready()
 
-    def _write_all(self, data: bytes) -> None:
+    def _write_all(self, data: bytes) -> int:
+        """Write ``data`` to every member that takes it now; how many did."""
         leaving: list[Connection] = []
         # The hot loop: one check and one write per member.
         for connection in self.members:
@@ -222,9 +229,14 @@ class ChannelTap:
             self.left += 1
             self.candidates.add(connection)
             connection.left(self._position)
+        COUNTERS.tap_members -= len(leaving)
+        # Each catches up from history on a feed of its own: a slow consumer.
+        COUNTERS.catch_ups += len(leaving)
+        return len(self.members)
 
     def _fail_all(self, text: str) -> None:
         members, self.members = self.members, {}
+        COUNTERS.tap_members -= len(members)
         for connection in members:
             connection.failed(text)
 

@@ -20,7 +20,12 @@ from redis.typing import EncodableT
 
 from tidings._backend import Backend, Entry, LiveListener, LiveSubscription, Retention
 from tidings._checks import positive_int, positive_seconds
-from tidings._exceptions import ClosedError, CursorExpiredError, InvalidArgumentError, WrongEventLoopError
+from tidings._exceptions import (
+    ClosedError,
+    CursorExpiredError,
+    InvalidArgumentError,
+    WrongEventLoopError,
+)
 from tidings._ids import MAX_KEY, MIN_KEY, IdKey, format_id
 
 from ._config import (
@@ -159,6 +164,21 @@ class RedisStreamsBackend(Backend):
         return counters
 
     # -- Backend ------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """``PING`` every primary (on a cluster: every one the slot map names; any of them down
+        leaves the channels of its slots unserved).
+
+        One pooled connection per primary and no retry: a readiness check
+        must say "not now" within its caller's timeout rather than retry for
+        ``command_timeout``.
+        """
+        router = self._use().router
+        try:
+            await router.ready()
+            await asyncio.gather(*(node.connections.call(("PING",)) for node in router.primaries()))
+        except (RedisError, OSError) as exc:
+            raise wrap("sending PING (the readiness check)", exc) from exc
 
     async def append(
         self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention

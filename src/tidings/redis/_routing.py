@@ -103,6 +103,10 @@ class NodeRouter(abc.ABC):
     def is_primary(self, node: Node) -> bool:
         """Whether ``node`` still serves slots, as far as the router knows."""
 
+    def primaries(self) -> list[Node]:
+        """Every node serving keys now (after ``ready()``), made if not yet."""
+        return [node for node in self.nodes() if self.is_primary(node)]
+
     @abc.abstractmethod
     def refresh_soon(self) -> None:
         """Re-read the map in the background (after a failure that suggests it changed)."""

@@ -5,7 +5,8 @@
     app = Starlette(routes=[*api.routes, ...])  # POST /api/realtime/emit, GET /api/realtime/history
 
 ``build_app(ServeConfig(...))`` is the whole app of ``tidings serve``: a
-Starlette app (``ServerApp``) to extend or mount (docs/cli.md).
+Starlette app (``ServerApp``) to extend or mount (docs/cli.md), with
+``/healthz``, ``/readyz`` and ``/metrics`` (``tidings.ops``, docs/operations.md).
 
 Needs ``pip install 'tidings[server]'`` to run: uvicorn (``_run``), or with
 ``--native`` tidings' own asyncio server (``_native_run``, ``_workers``).

@@ -2,7 +2,8 @@
 
 ``ServerApp`` is an ordinary ``Starlette`` app: its routes are the SSE
 endpoints (each a plain ASGI ``RealtimeEndpoint`` at its own exact path),
-the JSON API and the demo's routes; add your own, or mount it in yours.
+the JSON API, the demo's routes, and health, readiness and metrics
+(``add_ops``); add your own, or mount it in yours.
 Refusals of the routing itself (404, 405) are ``{"error": ...}`` JSON, like
 the routes' own.
 
@@ -38,6 +39,7 @@ from tidings._exceptions import StartupError
 from tidings.asgi import RealtimeEndpoint
 from tidings.asgi._signals import close_on_signal
 from tidings.asgi._types import Message, Receive, Scope, Send
+from tidings.ops import OpsApp
 from tidings.web import HttpError
 
 logger = logging.getLogger("tidings.server")
@@ -57,6 +59,8 @@ class ServerApp(Starlette):
         self._stopping: asyncio.Task[None] | None = None
         self._stopped = False
         self._explained = False  # a StartupError was told to the operator already
+        # Health, readiness and metrics (``add_ops``).
+        self.ops: OpsApp | None = None
         # Keyword arguments of serve_endpoints when served natively (its request limits).
         self.native_options: dict[str, Any] = {}
         super().__init__(exception_handlers={HTTPException: _routing_error}, lifespan=self._lifespan)
@@ -72,6 +76,20 @@ class ServerApp(Starlette):
         """Serve ``endpoint`` at exactly ``path``, before other routes (any method: it refuses itself)."""
         self.router.routes.insert(len(self._streams), Route(path, endpoint))
         self._streams[path] = endpoint
+
+    def add_ops(self, ops: OpsApp) -> None:
+        """Serve ``ops``'s health, readiness and metrics handlers, before every route but the streams."""
+        self.router.routes[len(self._streams) : len(self._streams)] = ops.routes()
+        self.ops = ops
+
+    @property
+    def shutting_down(self) -> bool:
+        """True from the shutdown signal on (``/readyz`` then answers 503)."""
+        return self._stopping is not None
+
+    def begin_shutdown(self) -> None:
+        """Start closing every stream (``reconnect`` frames) without waiting: the server is shutting down."""
+        self._begin_shutdown()
 
     def add_router(self, router: Router) -> None:
         """Add ``router``'s routes (``JsonApi.router``, ``DemoSite.router``) after the others."""

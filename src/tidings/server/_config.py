@@ -23,6 +23,11 @@ class ServeConfig:
     instead of uvicorn.
     max_header_size, request_timeout, keepalive_timeout, max_keepalive_requests:
     the native server's request limits (None: its defaults; see ``serve_native``).
+    healthz_path, readyz_path, metrics_path: where liveness, readiness and
+    Prometheus metrics are served (None: not served); see ``tidings.ops``.
+    ready_timeout: how long ``/readyz`` waits for the backend's answer.
+    metrics_dir: the directory where workers share their counters (set by
+    ``tidings serve --workers N``; None with one process).
     """
 
     app: str | None = None
@@ -37,6 +42,11 @@ class ServeConfig:
     request_timeout: float | None = None
     keepalive_timeout: float | None = None
     max_keepalive_requests: int | None = None
+    healthz_path: str | None = "/healthz"
+    readyz_path: str | None = "/readyz"
+    metrics_path: str | None = "/metrics"
+    ready_timeout: float = 1.0
+    metrics_dir: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from tidings._exceptions import BackendConfigurationError, TidingsError
 from tidings._waiting import notice_if_slow, waiting_for
 from tidings.asgi import RealtimeEndpoint, handle
+from tidings.ops import OpsApp, WorkerShare
 
 from ._api import JsonApi
 from ._app import ServerApp, StartupError
@@ -48,6 +49,7 @@ def build_app(config: ServeConfig) -> ServerApp:
     app.on_startup(lambda: _probe(realtime))
     app.on_shutdown(realtime.aclose)
     app.add_stream(config.path, endpoint(realtime, cors_origins=list(config.cors_origins) or None))
+    _add_ops(app, realtime, config)
     if config.api_token is not None:
         app.add_router(JsonApi(realtime, token=config.api_token, base=config.path).router)
     if config.demo:
@@ -63,6 +65,26 @@ def build_app(config: ServeConfig) -> ServerApp:
         app.add_router(site.router)
         app.on_shutdown(site.aclose)
     return app
+
+
+def _add_ops(app: ServerApp, realtime: Realtime, config: ServeConfig) -> None:
+    """Health, readiness and metrics (summed over workers when there are several)."""
+    share = None
+    if config.metrics_dir is not None and config.metrics_path is not None:
+        share = WorkerShare(config.metrics_dir)
+        app.on_startup(share.start)
+        app.on_shutdown(share.stop)
+    ops = OpsApp(
+        realtime,
+        healthz=config.healthz_path,
+        readyz=config.readyz_path,
+        metrics=config.metrics_path,
+        ready_timeout=config.ready_timeout,
+        shutting_down=lambda: app.shutting_down,
+        share=share,
+        metrics_optional=True,
+    )
+    app.add_ops(ops)
 
 
 def app_from_environment() -> ServerApp:

@@ -90,6 +90,7 @@ async def serve_app(
         ready()
         await stop.wait()
         logger.info("tidings: shutting down (pid %d)", os.getpid())
+        app.begin_shutdown()  # /readyz says so while requests in progress finish
         await server.shutdown(GRACE_SECONDS)
     finally:
         for sig in signals:
