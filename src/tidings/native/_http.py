@@ -54,9 +54,9 @@ from tidings._exceptions import InvalidArgumentError
 from tidings.asgi._connection import Connection
 from tidings.asgi._endpoint import RealtimeEndpoint
 from tidings.asgi._responses import error_response
+from tidings.asgi._tap import Taps
 from tidings.asgi._types import ASGIApp, Message, Scope
 
-from ._tap import Taps
 from ._writer import TransportWriter
 
 logger = logging.getLogger("tidings.asgi")

@@ -1,0 +1,340 @@
+"""Channel taps: one backend subscription per channel, shared by the streams on it.
+
+Every stream on a channel is sent the same events. So once a stream is in
+step with the channel, it needs no feed of its own for it: a ``ChannelTap``
+holds one ``Feed`` for the channel, builds each batch's frames once, and
+writes it to every member. An event then costs one backend callback and one
+loop over the members -- a check and a write each -- instead of a feed
+callback, a wake-up and a flush per stream.
+
+A stream on several channels ({A, B}) is a member of A's tap and of B's: a
+channel of a stream (a slot of its ``Connection``) is either read from its
+own feed or written by its channel's tap, each channel on its own. A
+one-channel stream's frames, ``id:`` line included, are the same for every
+such member (``Connection.offer``); a several-channel stream's ``id:`` line
+holds every channel's position, so the tap hands it the batch's frames
+without id lines and the stream puts its own before each
+(``Connection.offer_framed``), from the positions it has written so far on
+every channel: a resume from any frame's id has no gap and no duplicate.
+
+Nothing else changes for a stream. It opens with its own feeds (replay,
+``Last-Event-ID`` resumption, the replay limit), and a channel joins its tap
+only when the stream has nothing pending and both feeds are settled at the
+same position (``Feed.settled``): from then on the tap's feed hands out
+exactly what the stream's own would have, so the switch has no gap and no
+duplicate. A member whose writer is not ``writable`` (a full socket, a send
+buffer over its limit) is not written to: it leaves EVERY tap it is a member
+of, each channel at the position it was written up to, and reopens feeds of
+its own from there, which catch up from history -- and say so if history no
+longer holds the events. It joins again once back in step. Resets of the
+backend's live feed (a Redis reconnect) are caught up once, by the tap's
+feed, for every member.
+
+``Taps`` (one per endpoint and server) makes a channel's tap when a second
+stream on it arrives (one stream gains nothing from it); it closes when its
+last stream leaves. Both servers use them: the native one, and any ASGI
+server through ``SendWriter``, whose ``writable`` is a byte limit on what it
+holds, not "no send in progress".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from tidings._backend import Entry
+from tidings._exceptions import ClosedError
+from tidings._feed import Feed
+
+from ._connection import Connection
+from ._cursor import channel_tag
+from ._frames import FrameCache, error_frame
+
+if TYPE_CHECKING:
+    from tidings._realtime import Realtime
+
+logger = logging.getLogger("tidings.asgi")
+
+
+class ChannelTap:
+    """The shared feed of one channel and the streams it writes to."""
+
+    __slots__ = (
+        "_closed",
+        "_feed",
+        "_frames",
+        "_owner",
+        "_position",
+        "_reading",
+        "_realtime",
+        "_scheduled",
+        "_starting",
+        "_tag",
+        "_tasks",
+        "candidates",
+        "channel",
+        "left",
+        "members",
+    )
+
+    def __init__(self, owner: Taps, channel: str) -> None:
+        self._owner = owner
+        realtime, frames, tasks = owner._realtime, owner._frames, owner._tasks
+        self.channel = channel
+        self._realtime = realtime
+        self._frames = frames
+        self._tasks = tasks  # the endpoint's: shutdown waits for them
+        self._tag = channel_tag(channel)
+        self._feed: Feed | None = None
+        # The id of the last entry written to every member.
+        self._position = ""
+        # Streams on this channel on their own feed (or reopening it); they join once in step.
+        # Each with the index of the channel among its channels.
+        self.candidates: dict[Connection, int] = {}
+        # Written in the order they joined; each with the channel's index
+        # among its channels, -1 for a one-channel stream (``offer``).
+        self.members: dict[Connection, int] = {}
+        # Members that had to leave (a full socket): for tests and metrics.
+        self.left = 0
+        self._scheduled = False
+        self._reading = False
+        self._starting = False
+        self._closed = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.members and not self.candidates
+
+    def add(self, connection: Connection, index: int) -> None:
+        """A new stream on this channel (its channel ``index``), still on its own feed."""
+        self.candidates[connection] = index
+        if self._feed is None and not self._starting:
+            self._starting = True
+            self._spawn(self._start())
+
+    async def _start(self) -> None:
+        try:
+            feed = await self._realtime._open_feed(self.channel, None, None, None)
+        except Exception as exc:
+            # The streams keep their own feeds; the next stream to arrive tries again.
+            logger.debug("tidings.asgi: no shared feed for channel %r: %s", self.channel, exc)
+            self._starting = False
+            return
+        if self._closed:
+            await feed.close()
+            return
+        self._feed = feed
+        self._position = feed.last_id
+        feed.set_waker(self._wake)
+        self._join_ready()
+
+    async def leave(self, connection: Connection) -> None:
+        """``connection`` closed; the tap closes with its last stream."""
+        self.members.pop(connection, None)
+        self.candidates.pop(connection, None)
+        if self.empty and not self._closed:
+            self._closed = True
+            if self._feed is not None:
+                self._feed.set_waker(None)
+                await self._feed.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- joining -------------------------------------------------------------------
+
+    def try_join(self, connection: Connection) -> bool:
+        """Move ``connection``'s channel onto the shared feed if both are in step now."""
+        feed = self._feed
+        if feed is None or self._scheduled or self._reading or not feed.settled:
+            return False
+        index = self.candidates.get(connection)
+        if index is None or not connection.in_step():
+            return False
+        own = connection.own_feed(index)
+        if own is None or not own.settled or own.position != feed.position:
+            return False
+        del self.candidates[connection]
+        self.members[connection] = -1 if len(connection.channels) == 1 else index
+        own.set_waker(None)
+        # Closed in the background: once ``closed`` is set (at once) the feed takes nothing more.
+        self._spawn(own.close())
+        connection.joined(index)
+        return True
+
+    def _join_ready(self) -> None:
+        for connection in list(self.candidates):
+            self.try_join(connection)
+
+    def evict(self, connection: Connection) -> bool:
+        """Take a member off (its writer is full): its channel resumes after this tap's position."""
+        index = self.members.pop(connection, None)
+        if index is None:
+            return False
+        self.left += 1
+        self.candidates[connection] = max(index, 0)
+        connection.left(max(index, 0), self._position)
+        return True
+
+    # -- delivery ------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        feed = self._feed
+        if feed is None or self._reading or self._closed:
+            return
+        if feed.needs_read:
+            # A catch-up read (after a reset or an overflow): once, for every member.
+            self._reading = True
+            self._spawn(self._read(feed))
+            return
+        self._deliver(feed.pull_ready())
+
+    async def _read(self, feed: Feed) -> None:
+        try:
+            item: list[Entry] | BaseException | None = await feed.pull()
+        except ClosedError:
+            item = None
+        finally:
+            self._reading = False
+        self._deliver(item)
+
+    def _deliver(self, item: list[Entry] | BaseException | None) -> None:
+        if self._closed:
+            return
+        if item is None:
+            self._fail_all("the event backend was closed")
+            return
+        if isinstance(item, BaseException):
+            self._write_all(error_frame(str(item)), None)
+        elif item:
+            self._write_all(None, item)
+            self._position = item[-1].id
+        assert self._feed is not None
+        if self._feed.has_work:
+            self._wake()
+        elif self.candidates:
+            self._join_ready()
+
+    def _write_all(self, notice: bytes | None, entries: list[Entry] | None) -> None:
+        """Write a batch (or a notice without id line) to every member; the ones not writable leave."""
+        leaving: list[Connection] = []
+        # The frames, built once: with the one-channel id line, and bare for the streams that
+        # put their own id lines before them (both made on first use only).
+        data = notice
+        framed: list[tuple[bytes, bytes]] | None = None
+        last = self._position if entries is None else entries[-1].id
+        # The hot loop: one check and one write per member.
+        for connection, index in self.members.items():
+            # A stream that is ending still gets what came before its last frame.
+            if index < 0 or notice is not None:
+                if data is None:
+                    data = self._single(entries or [])
+                written = connection.offer(data)
+            else:
+                if framed is None:
+                    framed = self._bare(entries or [])
+                written = connection.offer_framed(index, framed, last)
+            if not written:
+                leaving.append(connection)
+        for connection in leaving:
+            # Not written this batch: it resumes from what it was last sent (on
+            # every channel), and may join again once back in step.
+            self._owner.evict(connection)
+
+    def _single(self, entries: list[Entry]) -> bytes:
+        single = self._frames.single
+        tag = self._tag
+        return b"".join([single(entry, tag) for entry in entries])
+
+    def _bare(self, entries: list[Entry]) -> list[tuple[bytes, bytes]]:
+        frame = self._frames.frame
+        tag = self._tag
+        return [((tag + entry.id).encode("ascii"), frame(entry, tag)[0]) for entry in entries]
+
+    def _fail_all(self, text: str) -> None:
+        members, self.members = self.members, {}
+        for connection, index in members.items():
+            connection.failed(max(index, 0), text)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class Taps:
+    """The channel taps of one endpoint's streams on one server."""
+
+    __slots__ = ("_frames", "_lone", "_realtime", "_tasks", "taps")
+
+    def __init__(self, realtime: Realtime, frames: FrameCache, tasks: set[asyncio.Task[None]]) -> None:
+        self._realtime = realtime
+        self._frames = frames
+        self._tasks = tasks
+        self.taps: dict[str, ChannelTap] = {}
+        # The one stream on a channel without a tap: a tap (a second feed) is
+        # made only once a second stream comes.
+        self._lone: dict[str, Connection] = {}
+
+    @property
+    def empty(self) -> bool:
+        return not self.taps and not self._lone
+
+    def add(self, connection: Connection) -> None:
+        """A started stream: each of its channels may come to share its channel's feed."""
+        for index, channel in enumerate(connection.channels):
+            tap = self.taps.get(channel)
+            if tap is None or tap.closed:
+                first = self._lone.pop(channel, None)
+                if first is None:
+                    self._lone[channel] = connection
+                    continue
+                tap = self.taps[channel] = ChannelTap(self, channel)
+                self._enter(tap, first, first.channels.index(channel))
+            self._enter(tap, connection, index)
+
+    def _enter(self, tap: ChannelTap, connection: Connection, index: int) -> None:
+        connection.on_caught_up = self._caught_up
+        tap.add(connection, index)
+
+    def _caught_up(self, connection: Connection) -> None:
+        """``connection`` wrote everything its own feeds had: the channels that have a tap may join it."""
+        taps = self.taps
+        for channel in connection.channels:
+            tap = taps.get(channel)
+            if tap is not None and connection in tap.candidates:
+                tap.try_join(connection)
+
+    def evict(self, connection: Connection) -> None:
+        """``connection``'s writer is full: off every tap it is a member of, then it reopens its own feeds."""
+        taps = self.taps
+        for channel in connection.channels:
+            tap = taps.get(channel)
+            if tap is not None:
+                tap.evict(connection)
+        connection.reopen()
+
+    async def leave(self, connection: Connection) -> None:
+        """``connection`` ended: off its taps (each closed with its last stream), and off the lone list."""
+        for channel in connection.channels:
+            if self._lone.get(channel) is connection:
+                del self._lone[channel]
+        if connection.on_caught_up is None:
+            return
+        connection.on_caught_up = None
+        for channel in connection.channels:
+            tap = self.taps.get(channel)
+            if tap is None:
+                continue
+            await tap.leave(connection)
+            if tap.closed and self.taps.get(channel) is tap:
+                del self.taps[channel]
