@@ -25,6 +25,7 @@ from ._request import Request, read_channels, read_positions
 from ._responses import error_response
 from ._send_writer import SendWriter
 from ._settings import StreamSettings
+from ._tap import Taps
 from ._types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -81,6 +82,9 @@ class RealtimeEndpoint:
         self.settings = settings
         self._frames = FrameCache()
         self._pacer = Pacer(settings)
+        # The taps' own tasks (closing a joined stream's feed, a tap's catch-up read).
+        self._tap_tasks: set[asyncio.Task[None]] = set()
+        self.taps = Taps(realtime, self._frames, self._tap_tasks)
         self._connections: set[Connection] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -254,6 +258,7 @@ class RealtimeEndpoint:
 
     async def release(self, connection: Connection) -> None:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
+        await self.taps.leave(connection)
         await connection.close()
         self._connections.discard(connection)
         if not self._connections:

@@ -54,7 +54,6 @@ from tidings._exceptions import InvalidArgumentError
 from tidings.asgi._connection import Connection
 from tidings.asgi._endpoint import RealtimeEndpoint
 from tidings.asgi._responses import error_response
-from tidings.asgi._tap import Taps
 from tidings.asgi._types import ASGIApp, Message, Scope
 
 from ._writer import TransportWriter
@@ -126,11 +125,6 @@ class Routes:
         self.pending: set[HttpProtocol] = set()
         # Connections that became streams, until they close.
         self.streams: set[HttpProtocol] = set()
-        found = [*self.endpoints.values(), *([any_path] if any_path is not None else [])]
-        self.taps = {
-            endpoint: Taps(endpoint.realtime, endpoint.frames, self.tasks)
-            for endpoint in dict.fromkeys(found)
-        }
         self.closing = False
         self._settled: asyncio.Event | None = None
 
@@ -143,8 +137,7 @@ class Routes:
         task.add_done_callback(self.tasks.discard)
 
     async def release(self, endpoint: RealtimeEndpoint, stream: Connection) -> None:
-        """A stream's connection closed: off its tap, then its endpoint closes its subscriptions."""
-        await self.taps[endpoint].leave(stream)
+        """A stream's connection closed: its endpoint takes it off its taps and closes its subscriptions."""
         await endpoint.release(stream)
 
     def abort_streams(self) -> None:
@@ -559,7 +552,7 @@ class HttpProtocol(asyncio.Protocol):
         )
         self.routes.streams.add(self)
         stream.start(self.writer)
-        self.routes.taps[endpoint].add(stream)
+        endpoint.taps.add(stream)
 
     async def _receive(self) -> Message:
         if self._disconnected is None:
