@@ -28,8 +28,6 @@ from .tap_support import (
     taps,
 )
 
-pytestmark = pytest.mark.parametrize("start", ["native"], indirect=True)
-
 
 def id_key(event_id: str) -> tuple[int, ...]:
     return tuple(map(int, event_id.split("-")))
@@ -164,17 +162,25 @@ async def test_a_resume_from_any_mid_stream_id_continues_every_channel(
 
 async def stall_until_evicted(served: Served, stream_channel: str, channels: list[Channel]) -> None:
     """Emit big batches on ``channels`` until the stream on ``stream_channel`` (its reader
-    paused) is not writable, then once more, so the taps find it full and it leaves them."""
+    paused) was found full by a tap and is a member of none: it left every tap at once,
+    each at the position it was written to.
+
+    (Under ASGI it may leave and join again a few times while sends still go out; once
+    the send in progress waits for the client, its own feeds are not read any more.)
+    """
     slow = server_stream(served, stream_channel)
     for channel in channels:
         await all_shared(served, channel.name, 2)
-    while slow.writer is not None and slow.writer.writable:
+
+    def left() -> int:
+        return sum(tap(served, c.name).left for c in channels)
+
+    before = left()
+    while left() == before or any(slow in tap(served, c.name).members for c in channels):
         for channel in channels:
             await channel.emit_many([("n", "x" * 8192)] * 20)
         await asyncio.sleep(0.01)
-    await channels[0].emit("n", "after the pause")
-    # Full on one tap: it leaves every tap at once, each at the position it was written to.
-    await wait_until(lambda: all(slow not in tap(served, c.name).members for c in channels))
+    assert not any(slot.shared for slot in slow._slots)
 
 
 async def paused_stream(served: Served, target: str) -> RawStream:
@@ -195,8 +201,8 @@ async def test_a_member_whose_socket_fills_leaves_both_taps_catches_up_and_rejoi
         slow = await paused_stream(served, query("c", "d", "slow"))
         await wait_until(lambda: len(served.endpoint._connections) == 2)
         await stall_until_evicted(served, "slow", [c, d])
-        left = tap(served, "c").left, tap(served, "d").left
-        assert left == (1, 1)
+        assert tap(served, "c").left >= 1
+        assert tap(served, "d").left >= 1
         for n in range(30):
             await c.emit("n", f"while out {n}")
             await d.emit("n", f"while out {n}")

@@ -259,6 +259,10 @@ class Connection:
         """The writer is writable again: take what piled up meanwhile."""
         if self._dirty:
             self._wake()
+        elif self.on_caught_up is not None and self._pulling is None:
+            # Caught up while the writer held too much to join a tap (an ASGI
+            # send in progress): it may join now.
+            self.on_caught_up(self)
 
     def lost(self) -> None:
         """The client is gone: write nothing more (the server releases the stream)."""

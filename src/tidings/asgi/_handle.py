@@ -26,6 +26,7 @@ def handle(
     max_connections: int | None = 10_000,
     retry_ms: int | None = None,
     shutdown_timeout: float = 5.0,
+    send_buffer: int = 65_536,
 ) -> RealtimeEndpoint:
     """An ASGI app that streams ``realtime``'s channels to browsers (Server-Sent Events).
 
@@ -72,6 +73,12 @@ def handle(
         browser reconnects on its own (browser default ~3 s).
     shutdown_timeout:
         how long ``shutdown()`` waits for streams to end (default 5 s).
+    send_buffer:
+        bytes a stream may queue under an ASGI server while its previous
+        ``send`` is still in progress (default 64 KiB). Beyond it, the stream
+        stops taking events (its feeds catch up from history once the client
+        reads again) and leaves its channels' shared feeds. The native
+        server's writes go straight to the socket and use its flow control.
 
     Refusals are JSON ``{"error": "..."}``: 400 (bad channel name, bad
     ``last_ack`` or ``Last-Event-ID``, too many channels), 431 (a
@@ -86,6 +93,7 @@ def handle(
         max_connections=max_connections,
         retry_ms=retry_ms,
         shutdown_timeout=shutdown_timeout,
+        send_buffer=send_buffer,
     )
     cors = CorsPolicy(cors_origins, credentials=cors_credentials)
     return RealtimeEndpoint(realtime, middleware=middleware, cors=cors, settings=settings)

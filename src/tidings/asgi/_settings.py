@@ -22,6 +22,7 @@ class StreamSettings:
     max_connections: int | None = 10_000
     retry_ms: int | None = None
     shutdown_timeout: float = 5.0
+    send_buffer: int = 65_536
 
     def __post_init__(self) -> None:
         if positive_seconds("ping_interval", self.ping_interval) > _MAX_PING_INTERVAL:
@@ -39,3 +40,4 @@ class StreamSettings:
         if self.retry_ms is not None:
             positive_int("retry_ms", self.retry_ms)
         positive_seconds("shutdown_timeout", self.shutdown_timeout)
+        positive_int("send_buffer", self.send_buffer)

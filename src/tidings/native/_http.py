@@ -551,8 +551,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport, head(200, [*headers, (b"transfer-encoding", b"chunked")])
         )
         self.routes.streams.add(self)
-        stream.start(self.writer)
-        endpoint.taps.add(stream)
+        endpoint.start_stream(stream, self.writer)
 
     async def _receive(self) -> Message:
         if self._disconnected is None:
