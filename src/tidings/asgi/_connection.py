@@ -9,7 +9,7 @@ iteration flushes every stream that asked. A flush takes everything pending
 on every channel and writes it with ONE ``write``; only a history read
 (replay, catch-up) is awaited, in a short task of that stream.
 
-While the writer is not ``writable`` (a send in progress, a full socket),
+While the writer is not ``writable`` (a full socket, too much waiting for a send),
 nothing is taken from the feeds, so the client backs up into each feed's
 bounded queue (which then resyncs from history) instead of into memory here.
 
