@@ -76,7 +76,8 @@ class ChannelTap:
         "candidates",
         "channel",
         "left",
-        "members",
+        "several",
+        "single",
     )
 
     def __init__(self, owner: Taps, channel: str) -> None:
@@ -93,9 +94,12 @@ class ChannelTap:
         # Streams on this channel on their own feed (or reopening it); they join once in step.
         # Each with the index of the channel among its channels.
         self.candidates: dict[Connection, int] = {}
-        # Written in the order they joined; each with the channel's index
-        # among its channels, -1 for a one-channel stream (``offer``).
-        self.members: dict[Connection, int] = {}
+        # Members, written in the order they joined: one-channel streams (``offer``:
+        # the same bytes for all, so the native writer frames the chunk once too, as
+        # long as no other body is written in between), then the streams on several
+        # channels (``offer_framed``), each with the channel's index among its channels.
+        self.single: dict[Connection, None] = {}
+        self.several: dict[Connection, int] = {}
         # Members that had to leave (a full socket): for tests and metrics.
         self.left = 0
         self._scheduled = False
@@ -105,7 +109,12 @@ class ChannelTap:
 
     @property
     def empty(self) -> bool:
-        return not self.members and not self.candidates
+        return not self.single and not self.several and not self.candidates
+
+    @property
+    def members(self) -> dict[Connection, int]:
+        """Every member, with its channel index (-1: a one-channel stream); a copy, for checks."""
+        return {**dict.fromkeys(self.single, -1), **self.several}
 
     def add(self, connection: Connection, index: int) -> None:
         """A new stream on this channel (its channel ``index``), still on its own feed."""
@@ -132,7 +141,8 @@ class ChannelTap:
 
     async def leave(self, connection: Connection) -> None:
         """``connection`` closed; the tap closes with its last stream."""
-        self.members.pop(connection, None)
+        self.single.pop(connection, None)
+        self.several.pop(connection, None)
         self.candidates.pop(connection, None)
         if self.empty and not self._closed:
             self._closed = True
@@ -158,7 +168,10 @@ class ChannelTap:
         if own is None or not own.settled or own.position != feed.position:
             return False
         del self.candidates[connection]
-        self.members[connection] = -1 if len(connection.channels) == 1 else index
+        if len(connection.channels) == 1:
+            self.single[connection] = None
+        else:
+            self.several[connection] = index
         own.set_waker(None)
         # Closed in the background: once ``closed`` is set (at once) the feed takes nothing more.
         self._spawn(own.close())
@@ -171,12 +184,16 @@ class ChannelTap:
 
     def evict(self, connection: Connection) -> bool:
         """Take a member off (its writer is full): its channel resumes after this tap's position."""
-        index = self.members.pop(connection, None)
-        if index is None:
+        if connection in self.single:
+            del self.single[connection]
+            index = 0
+        elif connection in self.several:
+            index = self.several.pop(connection)
+        else:
             return False
         self.left += 1
-        self.candidates[connection] = max(index, 0)
-        connection.left(max(index, 0), self._position)
+        self.candidates[connection] = index
+        connection.left(index, self._position)
         return True
 
     # -- delivery ------------------------------------------------------------------
@@ -227,24 +244,25 @@ class ChannelTap:
     def _write_all(self, notice: bytes | None, entries: list[Entry] | None) -> None:
         """Write a batch (or a notice without id line) to every member; the ones not writable leave."""
         leaving: list[Connection] = []
-        # The frames, built once: with the one-channel id line, and bare for the streams that
-        # put their own id lines before them (both made on first use only).
-        data = notice
-        framed: list[tuple[bytes, bytes]] | None = None
-        last = self._position if entries is None else entries[-1].id
-        # The hot loop: one check and one write per member.
-        for connection, index in self.members.items():
-            # A stream that is ending still gets what came before its last frame.
-            if index < 0 or notice is not None:
-                if data is None:
-                    data = self._single(entries or [])
-                written = connection.offer(data)
+        # The hot loops: one check and one write per member.
+        if self.single:
+            data = notice if notice is not None else self._single(entries or [])
+            for connection in self.single:
+                # A stream that is ending still gets what came before its last frame.
+                if not connection.offer(data):
+                    leaving.append(connection)
+        if self.several:
+            if notice is not None:
+                for connection in self.several:
+                    if not connection.offer(notice):
+                        leaving.append(connection)
             else:
-                if framed is None:
-                    framed = self._bare(entries or [])
-                written = connection.offer_framed(index, framed, last)
-            if not written:
-                leaving.append(connection)
+                # The frames without id lines, built once: each stream puts its own before them.
+                framed = self._bare(entries or [])
+                last = entries[-1].id if entries else self._position
+                for connection, index in self.several.items():
+                    if not connection.offer_framed(index, framed, last):
+                        leaving.append(connection)
         for connection in leaving:
             # Not written this batch: it resumes from what it was last sent (on
             # every channel), and may join again once back in step.
@@ -261,9 +279,12 @@ class ChannelTap:
         return [((tag + entry.id).encode("ascii"), frame(entry, tag)[0]) for entry in entries]
 
     def _fail_all(self, text: str) -> None:
-        members, self.members = self.members, {}
-        for connection, index in members.items():
-            connection.failed(max(index, 0), text)
+        single, several = self.single, self.several
+        self.single, self.several = {}, {}
+        for connection in single:
+            connection.failed(0, text)
+        for connection, index in several.items():
+            connection.failed(index, text)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
