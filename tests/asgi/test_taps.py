@@ -11,6 +11,8 @@ import redis
 
 from tests.support.waiting import wait_until
 from tidings import Channel, Limits, Realtime
+from tidings._ids import now_ms
+from tidings.asgi._cursor import channel_tag
 from tidings.redis import RedisBackend
 
 from ..support.redis_server import RedisServer
@@ -358,3 +360,35 @@ async def test_mixed_members_stalling_at_random_get_every_event_once_in_order(
         # The scenario did what it is for: both shapes shared storm's feed, and some had to leave it.
         assert kinds == {-1, 0}
         assert left > 0
+
+
+def server_stream_count(served: Served, channel: str) -> int:
+    return sum(1 for connection in served.endpoint._connections if channel in connection.channels)
+
+
+async def test_a_stream_resuming_ahead_of_the_channel_gets_only_what_its_own_feed_would(
+    realtime: Realtime, start: Start, open_stream: Open
+) -> None:
+    # A Last-Event-ID from ahead of the channel (another server's, or before a
+    # restart): its own feed skips every event at or below it. Settled, but not at
+    # the tap's position, it must not join: the tap would hand it those events.
+    served = await start()
+    c, d = realtime.channel("c"), realtime.channel("d")
+    await c.emit("n", 0)
+    others = [await open_stream(served, query("c", "d")) for _ in range(2)]
+    for stream in others:
+        await stream.frames(2)
+    ahead = f"{now_ms() + 600_000}-0"
+    cursor = f"{channel_tag('c')}{ahead}.{channel_tag('d')}0-0"
+    early = await open_stream(served, query("c", "d"), headers={"Last-Event-ID": cursor})
+    assert [f.data["cursor"] for f in await early.frames(2)] == [ahead, "0-0"]
+    await all_shared(served, "c", 2)
+    await all_shared(served, "d", 3)
+    behind = await c.emit("n", 1)  # below the early stream's position on c
+    on_d = await d.emit("n", 2)
+    assert event_ids(await read_to(early, {"d": on_d})) == [on_d]
+    assert await early.quiet(0.1) == []
+    for stream in others:
+        assert event_ids(await read_to(stream, {"c": behind, "d": on_d})) == [behind, on_d]
+    assert server_stream_count(served, "c") == 3
+    assert len(tap(served, "c").members) == 2
