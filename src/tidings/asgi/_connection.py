@@ -388,9 +388,15 @@ class Connection:
         slot = self._slots[index]
         return None if slot.away or slot.finished else slot.feed
 
-    def joined(self, index: int) -> None:
-        """A shared feed writes channel ``index`` from now on (its own feed is being closed)."""
-        self._slots[index].shared = True
+    def joined(self, index: int, stand_in: Feed) -> None:
+        """A shared feed writes channel ``index`` from now on (its own feed is being closed).
+
+        ``stand_in`` (a closed feed the tap's members share) replaces the
+        channel's own: an idle member then keeps no feed of its own at all.
+        """
+        slot = self._slots[index]
+        slot.shared = True
+        slot.feed = stand_in
 
     def offer(self, body: bytes) -> bool:
         """Write ``body`` from a shared feed if the writer takes it now; False, writing nothing, if not.

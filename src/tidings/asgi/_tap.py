@@ -70,6 +70,7 @@ class ChannelTap:
         "_reading",
         "_realtime",
         "_scheduled",
+        "_stand_in",
         "_starting",
         "_tag",
         "_tasks",
@@ -89,6 +90,9 @@ class ChannelTap:
         self._tasks = tasks  # the endpoint's: shutdown waits for them
         self._tag = channel_tag(channel)
         self._feed: Feed | None = None
+        # What a joined stream keeps as its channel's feed: closed, never started,
+        # shared by every member, so a member does not keep its own closed feed.
+        self._stand_in: Feed | None = None
         # The id of the last entry written to every member.
         self._position = ""
         # Streams on this channel on their own feed (or reopening it); they join once in step.
@@ -134,6 +138,9 @@ class ChannelTap:
         if self._closed:
             await feed.close()
             return
+        stand_in = Feed(self._realtime.backend, self.channel, events=None, capacity=1, page_size=1)
+        await stand_in.close()  # never started: nothing to detach
+        self._stand_in = stand_in
         self._feed = feed
         self._position = feed.last_id
         feed.set_waker(self._wake)
@@ -175,7 +182,8 @@ class ChannelTap:
         own.set_waker(None)
         # Closed in the background: once ``closed`` is set (at once) the feed takes nothing more.
         self._spawn(own.close())
-        connection.joined(index)
+        assert self._stand_in is not None
+        connection.joined(index, self._stand_in)
         return True
 
     def _join_ready(self) -> None:
