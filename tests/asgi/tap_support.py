@@ -15,7 +15,8 @@ from tidings._ids import format_id
 from tidings.asgi import NativeServer
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import decode_cursor
-from tidings.asgi._tap import ChannelTap, Taps
+from tidings.asgi._tap import ChannelTap
+from tidings.asgi._taps import Taps
 
 from .conftest import Served, stored_after
 from .raw_http import Frame, RawStream

@@ -13,7 +13,8 @@ from tidings import Channel, Limits, Realtime
 from tidings.asgi import NativeServer
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
-from tidings.asgi._tap import ChannelTap, Taps
+from tidings.asgi._tap import ChannelTap
+from tidings.asgi._taps import Taps
 from tidings.native._http import HttpProtocol
 from tidings.native._writer import TransportWriter
 from tidings.redis import RedisBackend

@@ -25,7 +25,7 @@ from ._request import Request, read_channels, read_positions
 from ._responses import error_response
 from ._send_writer import SendWriter
 from ._settings import StreamSettings
-from ._tap import Taps
+from ._taps import Taps
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._writer import StreamWriter
 

@@ -30,7 +30,7 @@ longer holds the events. It joins again once back in step. Resets of the
 backend's live feed (a Redis reconnect) are caught up once, by the tap's
 feed, for every member.
 
-``Taps`` (one per endpoint and server) makes a channel's tap when a second
+``Taps`` (``_taps``, one per endpoint) makes a channel's tap when a second
 stream on it arrives (one stream gains nothing from it); it closes when its
 last stream leaves. Both servers use them: the native one, and any ASGI
 server through ``SendWriter``, whose ``writable`` is a byte limit on what it
@@ -50,10 +50,10 @@ from tidings._feed import Feed
 
 from ._connection import Connection
 from ._cursor import channel_tag
-from ._frames import FrameCache, error_frame
+from ._frames import error_frame
 
 if TYPE_CHECKING:
-    from tidings._realtime import Realtime
+    from ._taps import Taps
 
 logger = logging.getLogger("tidings.asgi")
 
@@ -87,7 +87,7 @@ class ChannelTap:
         self.channel = channel
         self._realtime = realtime
         self._frames = frames
-        self._tasks = tasks  # the endpoint's: shutdown waits for them
+        self._tasks = tasks  # kept referenced until done (the endpoint's)
         self._tag = channel_tag(channel)
         self._feed: Feed | None = None
         # What a joined stream keeps as its channel's feed: closed, never started,
@@ -298,72 +298,3 @@ class ChannelTap:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-class Taps:
-    """The channel taps of one endpoint's streams on one server."""
-
-    __slots__ = ("_frames", "_lone", "_realtime", "_tasks", "taps")
-
-    def __init__(self, realtime: Realtime, frames: FrameCache, tasks: set[asyncio.Task[None]]) -> None:
-        self._realtime = realtime
-        self._frames = frames
-        self._tasks = tasks
-        self.taps: dict[str, ChannelTap] = {}
-        # The one stream on a channel without a tap: a tap (a second feed) is
-        # made only once a second stream comes.
-        self._lone: dict[str, Connection] = {}
-
-    @property
-    def empty(self) -> bool:
-        return not self.taps and not self._lone
-
-    def add(self, connection: Connection) -> None:
-        """A started stream: each of its channels may come to share its channel's feed."""
-        for index, channel in enumerate(connection.channels):
-            tap = self.taps.get(channel)
-            if tap is None or tap.closed:
-                first = self._lone.pop(channel, None)
-                if first is None:
-                    self._lone[channel] = connection
-                    continue
-                tap = self.taps[channel] = ChannelTap(self, channel)
-                self._enter(tap, first, first.channels.index(channel))
-            self._enter(tap, connection, index)
-
-    def _enter(self, tap: ChannelTap, connection: Connection, index: int) -> None:
-        connection.on_caught_up = self._caught_up
-        tap.add(connection, index)
-
-    def _caught_up(self, connection: Connection) -> None:
-        """``connection`` wrote everything its own feeds had: the channels that have a tap may join it."""
-        taps = self.taps
-        for channel in connection.channels:
-            tap = taps.get(channel)
-            if tap is not None and connection in tap.candidates:
-                tap.try_join(connection)
-
-    def evict(self, connection: Connection) -> None:
-        """``connection``'s writer is full: off every tap it is a member of, then it reopens its own feeds."""
-        taps = self.taps
-        for channel in connection.channels:
-            tap = taps.get(channel)
-            if tap is not None:
-                tap.evict(connection)
-        connection.reopen()
-
-    async def leave(self, connection: Connection) -> None:
-        """``connection`` ended: off its taps (each closed with its last stream), and off the lone list."""
-        for channel in connection.channels:
-            if self._lone.get(channel) is connection:
-                del self._lone[channel]
-        if connection.on_caught_up is None:
-            return
-        connection.on_caught_up = None
-        for channel in connection.channels:
-            tap = self.taps.get(channel)
-            if tap is None:
-                continue
-            await tap.leave(connection)
-            if tap.closed and self.taps.get(channel) is tap:
-                del self.taps[channel]
