@@ -37,7 +37,7 @@ COUNTER_NAMES = (
 GAUGE_NAMES = (
     "streams",  # SSE streams open now
     "subscriptions",  # channels those streams are subscribed to
-    "taps",  # native channel taps open now
+    "taps",  # channel taps open now (both servers)
     "tap_members",  # streams written by a tap now
 )
 # Fields of a backend's ``stats()`` that are levels, not counts.

@@ -19,9 +19,11 @@ class _ChannelLog:
 
     def __init__(self, clock: Callable[[], int]) -> None:
         self.clock = IdClock(clock=clock)
-        # ``keys`` mirrors ``entries`` so range reads can bisect.
-        self.entries: deque[Entry] = deque()
-        self.keys: deque[IdKey] = deque()
+        # ``keys`` mirrors ``entries`` so range reads can bisect. Empty tuples
+        # until the first append: a channel that is only listened to (a user's
+        # own channel on a page) would otherwise carry two empty deques, ~1.5 KB.
+        self.entries: deque[Entry] | tuple[()] = ()
+        self.keys: deque[IdKey] | tuple[()] = ()
         self.listeners: list[Attachment[str]] = []
         # Largest id retention ever removed: resuming below it would skip events.
         self.removed_up_to: IdKey = MIN_KEY
@@ -30,16 +32,25 @@ class _ChannelLog:
     def head(self) -> IdKey:
         return self.keys[-1] if self.keys else self.clock.last
 
+    def add(self, fresh: list[Entry]) -> None:
+        if not isinstance(self.entries, deque) or not isinstance(self.keys, deque):
+            self.entries, self.keys = deque(), deque()
+        self.entries.extend(fresh)
+        self.keys.extend(entry.key for entry in fresh)
+
     def drop_oldest(self, count: int) -> None:
+        entries, keys = self.entries, self.keys
+        if not isinstance(entries, deque) or not isinstance(keys, deque):
+            return  # nothing stored
         for _ in range(count):
-            self.entries.popleft()
-            self.removed_up_to = self.keys.popleft()
+            entries.popleft()
+            self.removed_up_to = keys.popleft()
 
     def expire(self) -> None:
         if self.keys:
             self.removed_up_to = self.keys[-1]
-        self.entries.clear()
-        self.keys.clear()
+        self.entries = ()
+        self.keys = ()
 
 
 class MemoryBackend(Backend):
@@ -74,8 +85,7 @@ class MemoryBackend(Backend):
         for event, payload in records:
             key = log.clock.next()
             fresh.append(Entry(format_id(key), key, event, channel, payload))
-        log.entries.extend(fresh)
-        log.keys.extend(entry.key for entry in fresh)
+        log.add(fresh)
         self._trim(log, retention)
         log.touched_at = time.monotonic()
         if retention.expire_after_secs is not None:

@@ -11,7 +11,9 @@ import pytest
 
 from tidings import Channel, Realtime
 from tidings.asgi import EndpointStats, NativeServer, RealtimeEndpoint, handle, serve_native
+from tidings.redis import RedisBackend
 
+from ..support.redis_server import RedisServer
 from .live_server import LiveServer
 from .raw_http import Frame, RawStream
 
@@ -92,6 +94,18 @@ def start(request: pytest.FixtureRequest, realtime: Realtime, serve: Serve, nati
         return Served("uvicorn", await serve(endpoint), endpoint)
 
     return start_
+
+
+@pytest.fixture
+async def redis_realtime(redis_server: RedisServer) -> AsyncIterator[Realtime]:
+    """A Realtime on the test session's redis-server, reconnecting fast (tests kill its connections)."""
+    backend = RedisBackend(
+        redis_server.url, command_timeout=2.0, reconnect_delay=0.2, max_reconnect_delay=0.4
+    )
+    realtime = Realtime(backend=backend)
+    yield realtime
+    await realtime.aclose()
+    await backend.aclose()
 
 
 @pytest.fixture

@@ -69,3 +69,26 @@ async def test_a_slow_consumer_catch_up_is_counted() -> None:
             await channel.emit("n", n)
         assert COUNTERS.catch_ups - before == 1
         await feed.close()
+
+
+async def test_taps_their_members_and_what_they_deliver_are_counted(start: Start, open_stream: Open) -> None:
+    # Two streams on {a, b}: each channel gets a tap, each stream is a member of both.
+    async with Realtime() as realtime:
+        served = await start(realtime)
+        before = COUNTERS.snapshot()
+        streams = [await open_stream(served.server, "/?channel=a&channel=b") for _ in range(2)]
+        for stream in streams:
+            await stream.frames(2)
+        await wait_until(
+            lambda: COUNTERS.tap_members - before["tap_members"] == 4, what="both streams in both taps"
+        )
+        assert COUNTERS.taps - before["taps"] == 2
+        await realtime.channel("a").emit_many([("n", n) for n in range(3)])
+        await realtime.channel("b").emit("n", 3)
+        for stream in streams:
+            await stream.frames(4)
+        assert COUNTERS.deliveries - before["deliveries"] == 8
+        for stream in streams:
+            await stream.close()
+        await wait_until(lambda: COUNTERS.taps == before["taps"], what="both taps closed")
+        assert COUNTERS.tap_members == before["tap_members"]

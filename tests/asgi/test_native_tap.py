@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
-from collections.abc import AsyncIterator
 
 import pytest
 import redis
@@ -16,18 +14,20 @@ from tidings._counters import COUNTERS
 from tidings.asgi import NativeServer
 from tidings.asgi._connection import Connection
 from tidings.asgi._cursor import channel_tag
+from tidings.asgi._tap import ChannelTap
+from tidings.asgi._taps import Taps
 from tidings.native._http import HttpProtocol
-from tidings.native._tap import ChannelTap, Taps
 from tidings.native._writer import TransportWriter
 from tidings.redis import RedisBackend
 
 from ..support.redis_server import RedisServer
 from .conftest import Native, Open, emit_numbers, stored_after
 from .raw_http import Frame, RawStream
+from .tap_support import small_window_stream
 
 
 def taps(server: NativeServer) -> Taps:
-    return server._routes.taps[server.endpoint]
+    return server.endpoint.taps
 
 
 def tap(server: NativeServer, channel: str) -> ChannelTap:
@@ -225,17 +225,6 @@ async def test_shutdown_ends_every_member_with_reconnect_and_detaches_the_feed(
     assert taps(server).taps == {}
 
 
-@pytest.fixture
-async def redis_realtime(redis_server: RedisServer) -> AsyncIterator[Realtime]:
-    backend = RedisBackend(
-        redis_server.url, command_timeout=2.0, reconnect_delay=0.2, max_reconnect_delay=0.4
-    )
-    realtime = Realtime(backend=backend)
-    yield realtime
-    await realtime.aclose()
-    await backend.aclose()
-
-
 async def test_a_backend_reset_is_caught_up_once_for_every_member(
     redis_server: RedisServer, redis_realtime: Realtime, native: Native, open_stream: Open
 ) -> None:
@@ -278,24 +267,6 @@ async def stalling_reader(
         frame = await stream.frame(10)
         if frame.type != "ping":
             seen.append(frame)
-
-
-async def small_window_stream(server: NativeServer, target: str) -> RawStream:
-    """A stream with small socket buffers at both ends (a slow link): a stalled reader soon
-    fills them, and the server sees ``pause_writing``."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
-    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    stream = RawStream(reader, writer)
-    await stream.read_head()
-    # Without this, the kernel would buffer megabytes before the server noticed anything.
-    server_protocol(server, writer).transport.get_extra_info("socket").setsockopt(
-        socket.SOL_SOCKET, socket.SO_SNDBUF, 8192
-    )
-    return stream
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -22,6 +22,7 @@ SECONDS: dict[str, Callable[[object], object]] = {
 }
 INTS: dict[str, Callable[[object], object]] = {
     "max_channels": lambda v: StreamSettings(max_channels=v),  # type: ignore[arg-type]
+    "send_buffer": lambda v: StreamSettings(send_buffer=v),  # type: ignore[arg-type]
     "max_header_size": lambda v: HttpLimits(max_header_size=v),  # type: ignore[arg-type]
     "max_connections": lambda v: RedisBackend(max_connections=v),  # type: ignore[arg-type]
     "Limits.history_limit": lambda v: Limits(history_limit=v),  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """The endpoint: checks a request, opens its stream, keeps count of streams; and the ASGI app over it.
 
 A server that writes streams itself (``tidings.native``) calls
-``open_stream()`` and ``release()`` and hands each stream its own writer;
+``open_stream()``, ``start_stream()`` with each stream's own writer, and ``release()``;
 under ASGI, ``__call__`` does the same with a ``SendWriter``.
 """
 
@@ -27,7 +27,9 @@ from ._responses import error_response
 from ._send_writer import SendWriter
 from ._settings import StreamSettings
 from ._signals import close_on_signal
+from ._taps import Taps
 from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._writer import StreamWriter
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
@@ -83,6 +85,9 @@ class RealtimeEndpoint:
         self.settings = settings
         self._frames = FrameCache()
         self._pacer = Pacer(settings)
+        # The taps' own tasks (closing a joined stream's feed, a tap's catch-up read).
+        self._tap_tasks: set[asyncio.Task[None]] = set()
+        self.taps = Taps(realtime, self._frames, self._tap_tasks)
         self._connections: set[Connection] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -166,8 +171,8 @@ class RealtimeEndpoint:
         try:
             # Streams get the plain ``send``: no wrapper call per write.
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            writer = SendWriter(send)
-            connection.start(writer)
+            writer = SendWriter(send, self.settings.send_buffer)
+            self.start_stream(connection, writer)
             await writer.carry(connection, receive)
         finally:
             await self.release(connection)
@@ -181,7 +186,7 @@ class RealtimeEndpoint:
         a preflight, the middleware's response, 503 if the backend is down).
         Every subscription is live on return: the caller sends the headers
         (the browser client reports "connected" on them, and apps emit then),
-        starts the stream on its writer, and ``release()``s it once it ended.
+        ``start_stream()``s it on its writer, and ``release()``s it once it ended.
         """
         origin = _header(scope, b"origin")
         cors_headers = self._cors.headers(origin)
@@ -268,8 +273,14 @@ class RealtimeEndpoint:
             return False
         return True
 
+    def start_stream(self, connection: Connection, writer: StreamWriter) -> None:
+        """Start an opened stream on the server's ``writer``; its channels may then share taps."""
+        connection.start(writer)
+        self.taps.add(connection)
+
     async def release(self, connection: Connection) -> None:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
+        await self.taps.leave(connection)
         await connection.close()
         if connection in self._connections:
             self._connections.remove(connection)

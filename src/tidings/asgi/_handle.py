@@ -27,6 +27,7 @@ def handle(
     retry_ms: int | None = None,
     shutdown_timeout: float = 5.0,
     close_on_signal: bool = True,
+    send_buffer: int = 65_536,
 ) -> RealtimeEndpoint:
     """An ASGI app that streams ``realtime``'s channels to browsers (Server-Sent Events).
 
@@ -79,6 +80,12 @@ def handle(
         every stream gets a ``reconnect`` frame; uvicorn alone would wait
         for the never-ending streams. Chained in front of the server's
         handler when the first stream opens, never replacing it.
+    send_buffer:
+        bytes a stream may queue under an ASGI server while its previous
+        ``send`` is still in progress (default 64 KiB). Beyond it, the stream
+        stops taking events (its feeds catch up from history once the client
+        reads again) and leaves its channels' shared feeds. The native
+        server's writes go straight to the socket and use its flow control.
 
     Refusals are JSON ``{"error": "..."}``: 400 (bad channel name, bad
     ``last_ack`` or ``Last-Event-ID``, too many channels), 431 (a
@@ -94,6 +101,7 @@ def handle(
         retry_ms=retry_ms,
         shutdown_timeout=shutdown_timeout,
         close_on_signal=close_on_signal,
+        send_buffer=send_buffer,
     )
     cors = CorsPolicy(cors_origins, credentials=cors_credentials)
     return RealtimeEndpoint(realtime, middleware=middleware, cors=cors, settings=settings)

@@ -3,8 +3,11 @@
 Two tasks per stream, whatever the number of channels: the request's own task
 sends, and one task waits for ``http.disconnect``. One ``send`` at a time:
 what the stream writes while a send is in progress is joined and goes out in
-the next one, and the writer is not ``writable`` meanwhile, so a slow client
-backs up into its feeds' bounded queues, not into memory here.
+the next one. The writer stays ``writable`` until what it holds for that next
+send passes ``send_buffer`` bytes, so a slow client backs up into its feeds'
+bounded queues (and out of its channel taps), not into memory here -- while a
+client that keeps up is not refused a batch just because a send is under way
+(which would make a tap member leave at almost every batch).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ logger = logging.getLogger("tidings.asgi")
 class SendWriter:
     """The body of one streaming response, sent by the request's task."""
 
-    __slots__ = ("_body", "_closing", "_due", "_last", "_send", "_waiting", "writable")
+    __slots__ = ("_body", "_closing", "_due", "_last", "_limit", "_pending", "_send", "_waiting", "writable")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, limit: int = 65_536) -> None:
         self._send = send
         self._body: list[bytes] = []
+        self._pending = 0  # bytes in _body
+        self._limit = limit
         self._last = False  # end() came: the response ends with what is queued
         self._closing = False  # aborted, or the client left: send nothing more
         self._due = False  # the stream has something to write: flush it before the next send
@@ -39,6 +44,9 @@ class SendWriter:
 
     def write(self, body: bytes) -> None:
         self._body.append(body)
+        self._pending += len(body)
+        if self._pending > self._limit:
+            self.writable = False  # until the next send takes it
         self._wake()
 
     def end(self, body: bytes) -> None:
@@ -113,7 +121,6 @@ class SendWriter:
                 with contextlib.suppress(OSError, RuntimeError):
                     await self._send_body(more=False)
                 return
-            self.writable = False
             try:
                 await self._send_body(more=True)
             except OSError:
@@ -122,12 +129,14 @@ class SendWriter:
                 return
             if self._closing:
                 return
-            self.writable = True
             stream.resumed()
 
     async def _send_body(self, *, more: bool) -> None:
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
+        self._pending = 0
+        if not self._closing:
+            self.writable = True
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
     async def _watch(self, stream: Connection, receive: Receive) -> None:

@@ -23,6 +23,7 @@ class StreamSettings:
     retry_ms: int | None = None
     shutdown_timeout: float = 5.0
     close_on_signal: bool = True
+    send_buffer: int = 65_536
 
     def __post_init__(self) -> None:
         if positive_seconds("ping_interval", self.ping_interval) > _MAX_PING_INTERVAL:
@@ -44,3 +45,4 @@ class StreamSettings:
             raise InvalidArgumentError(
                 "close_on_signal", f"must be True or False, got {self.close_on_signal!r}"
             )
+        positive_int("send_buffer", self.send_buffer)

@@ -24,7 +24,7 @@ class StreamWriter(Protocol):
 
     @property
     def writable(self) -> bool:
-        """False while the client does not keep up (a full socket, a send in progress) or is gone."""
+        """False while the client does not keep up (a full socket, too much waiting for a send) or is gone."""
         ...
 
     def write(self, body: bytes) -> None:

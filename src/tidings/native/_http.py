@@ -58,7 +58,6 @@ from tidings.asgi._responses import error_response
 from tidings.asgi._types import ASGIApp, Message, Scope
 
 from ._deadline import Deadline
-from ._tap import Taps
 from ._writer import TransportWriter
 
 logger = logging.getLogger("tidings.asgi")
@@ -135,11 +134,6 @@ class Routes:
         self.pending: set[HttpProtocol] = set()
         # Connections that became streams, until they close.
         self.streams: set[HttpProtocol] = set()
-        found = [*self.endpoints.values(), *([any_path] if any_path is not None else [])]
-        self.taps = {
-            endpoint: Taps(endpoint.realtime, endpoint.frames, self.tasks)
-            for endpoint in dict.fromkeys(found)
-        }
         self.closing = False
         self._settled: asyncio.Event | None = None
 
@@ -152,8 +146,7 @@ class Routes:
         task.add_done_callback(self.tasks.discard)
 
     async def release(self, endpoint: RealtimeEndpoint, stream: Connection) -> None:
-        """A stream's connection closed: off its tap, then its endpoint closes its subscriptions."""
-        await self.taps[endpoint].leave(stream)
+        """A stream's connection closed: its endpoint takes it off its taps and closes its subscriptions."""
         await endpoint.release(stream)
 
     def abort_streams(self) -> None:
@@ -574,8 +567,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport, head(200, [*headers, (b"transfer-encoding", b"chunked")])
         )
         self.routes.streams.add(self)
-        stream.start(self.writer)
-        self.routes.taps[endpoint].add(stream)
+        endpoint.start_stream(stream, self.writer)
 
     async def _receive(self) -> Message:
         body = self._body

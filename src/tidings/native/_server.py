@@ -10,8 +10,8 @@ Requests are checked exactly as by ``handle()`` -- it is the same
 same ``Connection`` writes each stream (frames, cursors, pings,
 ``max_duration``, the ``reconnect`` frame). Only the writer differs: a
 ``TransportWriter`` hands a stream's bytes straight to its socket, so a
-stream has no task of its own, and one-channel streams share their
-channel's feed (``_tap``).
+stream has no task of its own. Streams share a channel's feed as under
+``handle()`` (``tidings.asgi._tap``).
 
 The HTTP side -- parsing, request bodies, routing a path to its endpoint or
 to the fallback app -- is ``_http``; this module holds the server and how

@@ -38,7 +38,7 @@ _COUNTERS = (
     (
         "catch_ups",
         "tidings_catch_ups",
-        "Slow consumers (a full feed queue, a native tap member's full socket) that caught up from history.",
+        "Slow consumers (a full feed queue, a tap member's full writer) that caught up from history.",
     ),
     (
         "feed_resets",
@@ -54,7 +54,7 @@ _COUNTERS = (
 _GAUGES = (
     ("streams", "tidings_open_streams", "SSE streams open now."),
     ("subscriptions", "tidings_open_subscriptions", "Channel subscriptions of the open SSE streams."),
-    ("taps", "tidings_open_taps", "Channel taps of the native server open now (one shared feed each)."),
+    ("taps", "tidings_open_taps", "Channel taps open now, under both servers (one shared feed each)."),
     ("tap_members", "tidings_tap_members", "SSE streams written by a channel tap now."),
 )
 
