@@ -27,16 +27,21 @@ from ._exceptions import (
     UsageError,
     WrongEventLoopError,
 )
-from ._limits import Limits
+from ._limits import PRESENCE_SUFFIX, Limits
 from ._memory import MemoryBackend
 from ._message import HistoryMessage, Message
-from ._realtime import DEFAULT_CHANNEL, Realtime
+from ._presence import JOIN_EVENT, LEAVE_EVENT, Entering, Member, Membership, presence_channel
+from ._realtime import DEFAULT_CHANNEL, DEFAULT_PRESENCE_RETENTION, Realtime
 from ._sync import SyncChannel, SyncRealtime
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_CHANNEL",
+    "DEFAULT_PRESENCE_RETENTION",
+    "JOIN_EVENT",
+    "LEAVE_EVENT",
+    "PRESENCE_SUFFIX",
     "Backend",
     "BackendConfigurationError",
     "BackendError",
@@ -46,6 +51,7 @@ __all__ = [
     "ClosedError",
     "CursorExpiredError",
     "Entry",
+    "Entering",
     "EventsLostError",
     "HistoryMessage",
     "InvalidArgumentError",
@@ -56,6 +62,8 @@ __all__ = [
     "Limits",
     "LiveListener",
     "LiveSubscription",
+    "Member",
+    "Membership",
     "MemoryBackend",
     "Message",
     "PayloadTooLargeError",
@@ -72,4 +80,5 @@ __all__ = [
     "UsageError",
     "WrongEventLoopError",
     "__version__",
+    "presence_channel",
 ]
