@@ -47,6 +47,7 @@ class PresenceKeeper:
         self._realtime = realtime
         self._use_backend = use_backend
         self._limits = limits
+        self.ttl = ttl
         self._ttl_ms = max(1, int(ttl * 1000))
         self.interval = ttl / 3
         self._retention = retention

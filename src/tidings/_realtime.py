@@ -129,6 +129,11 @@ class Realtime:
         return self._retention
 
     @property
+    def presence_ttl(self) -> float:
+        """Seconds a presence connection lives past its last heartbeat."""
+        return self._presence.ttl
+
+    @property
     def backend(self) -> Backend:
         return self._backend
 

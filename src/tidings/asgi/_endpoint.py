@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 from tidings._exceptions import BackendError, ClosedError
+from tidings._presence import Membership
 
 from ._connection import Connection, Stop
 from ._cors import CorsPolicy
 from ._errors import BadRequest
 from ._frames import FrameCache
 from ._pacer import Pacer
+from ._presence import Identity, StreamPresence
 from ._request import Request, read_channels, read_positions
 from ._responses import error_response
 from ._send_writer import SendWriter
@@ -72,6 +74,7 @@ class RealtimeEndpoint:
         middleware: Middleware | None,
         cors: CorsPolicy,
         settings: StreamSettings,
+        presence: StreamPresence | None = None,
     ) -> None:
         if middleware is not None and not callable(middleware):
             raise TypeError(f"middleware: must be callable, got {middleware!r}")
@@ -86,6 +89,9 @@ class RealtimeEndpoint:
         self._idle.set()
         self._closing = False
         self._served = 0
+        self._presence = presence
+        # Streams present somewhere, with their memberships (left on release).
+        self._memberships: dict[Connection, list[Membership]] = {}
 
     # -- public -------------------------------------------------------------------
 
@@ -178,15 +184,18 @@ class RealtimeEndpoint:
         # Refusals carry CORS headers too, so a cross-origin page can read why.
         answer = _adding_headers(send, cors_headers)
         try:
-            connection = await self._admit(scope, receive, answer, origin)
+            admitted = await self._admit(scope, receive, answer, origin)
         except BadRequest as exc:
             await error_response(exc.status, exc.message)(scope, receive, answer)
             return None
-        if connection is None:
+        if admitted is None:
             return None
+        connection, identities = admitted
         self._register(connection)
         try:
             opened = await self._open(connection, scope, receive, answer)
+            if opened and identities:
+                opened = await self._enter(connection, identities, scope, receive, answer)
         except BaseException:
             await self.release(connection)
             raise
@@ -197,8 +206,9 @@ class RealtimeEndpoint:
 
     async def _admit(
         self, scope: Scope, receive: Receive, send: Send, origin: str | None
-    ) -> Connection | None:
-        """Check a request; a Connection to stream, or None if a response was sent already.
+    ) -> tuple[Connection, list[tuple[str, Identity]]] | None:
+        """Check a request; a Connection to stream and the presence it enters,
+        or None if a response was sent already.
 
         Everything read from the request is dropped when this returns: an idle
         stream keeps only its Connection.
@@ -234,7 +244,9 @@ class RealtimeEndpoint:
                 f"{settings.max_connections} (max_connections)",
                 503,
             )
-        return Connection(self._realtime, channels, positions, settings, self._frames, self._pacer)
+        identities = [] if self._presence is None else await self._presence.identities(request, channels)
+        connection = Connection(self._realtime, channels, positions, settings, self._frames, self._pacer)
+        return connection, identities
 
     def _register(self, connection: Connection) -> None:
         # Counted from here on, with no await since _admit checked the limit.
@@ -252,8 +264,31 @@ class RealtimeEndpoint:
             return False
         return True
 
+    async def _enter(
+        self,
+        connection: Connection,
+        identities: list[tuple[str, Identity]],
+        scope: Scope,
+        receive: Receive,
+        answer: Send,
+    ) -> bool:
+        """Enter the stream into presence; False if refused (the response was sent to ``answer``)."""
+        assert self._presence is not None
+        try:
+            self._memberships[connection] = await self._presence.enter(identities)
+        except BadRequest as exc:
+            await error_response(exc.status, exc.message)(scope, receive, answer)
+            return False
+        except (BackendError, ClosedError) as exc:
+            await error_response(503, f"the event backend is unavailable: {exc}")(scope, receive, answer)
+            return False
+        return True
+
     async def release(self, connection: Connection) -> None:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
+        memberships = self._memberships.pop(connection, None)
+        if memberships and self._presence is not None:
+            self._presence.release(memberships)
         await connection.close()
         self._connections.discard(connection)
         if not self._connections:
