@@ -128,6 +128,17 @@ class Membership:
             self._left = True
             await self._realtime._presence.leave(self._channel, [self._connection_id])
 
+    def abandon(self) -> None:
+        """Stop heartbeating this connection without leaving; it expires after the presence TTL.
+
+        What a server does with its streams' connections when it shuts down:
+        clients reconnect to another process within the TTL, and their
+        members stay without a leave and a new join.
+        """
+        if not self._left:
+            self._left = True
+            self._realtime._presence.abandon(self._channel, [self._connection_id])
+
     async def __aenter__(self) -> Membership:
         return self
 

@@ -91,6 +91,14 @@ class PresenceKeeper:
             backend = await self._use_backend()
             await backend.presence_leave(channel, connection_ids, retention=self._retention)
 
+    def abandon(self, channel: str, connection_ids: list[str]) -> None:
+        """Stop heartbeating these connections without leaving: they expire after the TTL.
+
+        For a server shutting down: its streams reconnect elsewhere within
+        the TTL, so their members never leave (no leave-and-join noise).
+        """
+        self._forget(channel, connection_ids)
+
     async def leave_client(self, channel: str, client_id: str) -> None:
         """End every connection this Realtime entered for ``client_id`` on ``channel``."""
         mine = self._local.get(channel, {})

@@ -87,3 +87,25 @@ async def test_info_over_the_limit_is_refused_with_400(start: Start, open_stream
     refused = await open_stream(server, "/?channel=room")
     assert refused.status == 400
     assert "max_presence_info_bytes" in (await refused.json())["error"]
+
+
+async def test_a_server_shutting_down_abandons_its_streams_to_the_ttl(
+    start: Start, open_stream: Open
+) -> None:
+    # Its clients reconnect elsewhere within the TTL: leaving at once would be a leave and a join.
+    realtime = Realtime(presence_ttl=0.6)
+    try:
+        server = await start(on=realtime, presence=identify, presence_grace=5)
+        ada = await open_stream(server, "/?channel=room&user=ada")
+        await ada.frames(1)
+        await server.endpoint.shutdown(grace=2)
+        await ada.until_end()
+        room = realtime.channel("room")
+        assert await room.presence_count() == 1  # not left at shutdown, nor after the 5 s grace
+        deadline = asyncio.get_running_loop().time() + 0.6 + 0.2 + 1.0
+        while await room.presence_count():
+            assert asyncio.get_running_loop().time() < deadline, "the abandoned stream never expired"
+            await asyncio.sleep(0.02)
+        assert [m.event for m in await room.presence_channel.history()] == [JOIN_EVENT, LEAVE_EVENT]
+    finally:
+        await realtime.aclose()

@@ -355,19 +355,22 @@ async def test_serve_with_demo_mounts_the_page_and_its_stream(redis_url: str, fl
             page = await http.get(f"{demo.base}/")
             assert page.status_code == 200
             assert 'data-stream-url="/demo/stream"' in page.text
-            joined = await http.post(f"{demo.base}/demo/join", json={"room": "lobby", "name": "Ada"})
-            assert joined.status_code == 200
+            # The page's stream: in the room as Ada, and watching who is in it.
             async with http.stream(
                 "GET",
                 f"{demo.base}/demo/stream",
-                params={"channel": "demo-room-lobby", "last_ack_demo-room-lobby": "0"},
+                params=[
+                    ("channel", "demo-room-lobby"),
+                    ("channel", "demo-room-lobby~presence"),
+                    ("name", "Ada"),
+                ],
             ) as stream:
                 text = ""
                 async for chunk in stream.aiter_text():
                     text += chunk
-                    if "user.joined" in text:
+                    if "presence.join" in text:
                         break
-        assert '"data":{"name":"Ada"}' in text
+        assert '"client_id":"Ada","info":{"name":"Ada"}' in text
     finally:
         assert demo.stop() == 0, demo.errors
 

@@ -122,6 +122,8 @@ class RealtimeEndpoint:
         the ASGI lifespan ``shutdown`` event when this app receives it.
         """
         self._closing = True
+        if self._presence is not None:
+            self._presence.abandon()  # streams released from now on are abandoned too (release)
         for connection in list(self._connections):
             connection.stop(Stop.SHUTDOWN)
         wait = self.settings.shutdown_timeout if grace is None else grace
@@ -288,7 +290,12 @@ class RealtimeEndpoint:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
         memberships = self._memberships.pop(connection, None)
         if memberships and self._presence is not None:
-            self._presence.release(memberships)
+            if self._closing:
+                # The client reconnects to another process (or this one, restarted)
+                # within the TTL: no leave, no second join.
+                self._presence.abandon(memberships)
+            else:
+                self._presence.release(memberships)
         await connection.close()
         self._connections.discard(connection)
         if not self._connections:

@@ -44,7 +44,8 @@ class StreamPresence:
         self._realtime = realtime
         self._identify = identify
         self._grace = positive_seconds("presence_grace", grace) if grace is not None else None
-        self._leaving: set[asyncio.Task[None]] = set()
+        # Leaves waiting out the grace period, with what they will leave.
+        self._leaving: dict[asyncio.Task[None], Sequence[Membership]] = {}
 
     @property
     def grace(self) -> float:
@@ -88,8 +89,23 @@ class StreamPresence:
         task = asyncio.get_running_loop().create_task(
             self._leave(memberships, delay), name="tidings-presence-leave"
         )
-        self._leaving.add(task)
-        task.add_done_callback(self._leaving.discard)
+        self._leaving[task] = memberships
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._leaving.pop(task, None)
+
+    def abandon(self, memberships: Sequence[Membership] = ()) -> None:
+        """The server is shutting down: stop heartbeating these memberships and every
+        one still in its grace period, without leaving. They expire after the presence
+        TTL unless their clients reconnect elsewhere first (then they never leave)."""
+        for membership in memberships:
+            membership.abandon()
+        for task, waiting in list(self._leaving.items()):
+            task.cancel()
+            for membership in waiting:
+                membership.abandon()
+        self._leaving.clear()
 
     async def _leave(self, memberships: Sequence[Membership], delay: float) -> None:
         if delay:
