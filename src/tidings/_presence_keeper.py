@@ -127,8 +127,14 @@ class PresenceKeeper:
     # -- the clock --------------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._task is None and not self._halted:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="tidings-presence")
+        if self._halted:
+            return
+        loop = asyncio.get_running_loop()
+        if self._task is not None and (self._task.done() or self._task.get_loop() is not loop):
+            # The Realtime moved on from the loop that ran it (a finished asyncio.run).
+            self._task = None
+        if self._task is None:
+            self._task = loop.create_task(self._run(), name="tidings-presence")
 
     async def _run(self) -> None:
         while True:

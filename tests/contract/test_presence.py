@@ -230,3 +230,21 @@ async def test_a_connection_lost_by_a_slow_process_joins_again(make_backend: Mak
     finally:
         await slow.aclose()
         await sweeper.aclose()
+
+
+def test_heartbeats_follow_the_realtime_to_a_new_event_loop() -> None:
+    # asyncio.run twice: the keeper's task died with the first loop; the
+    # second must heartbeat again, or its members would expire.
+    realtime = Realtime(presence_ttl=0.3)
+
+    async def first() -> None:
+        await realtime.channel("loops").enter("ada")
+
+    async def second() -> None:
+        await realtime.channel("loops").enter("bob")
+        await asyncio.sleep(0.8)  # well past the TTL: only heartbeats keep them
+        assert [m.client_id for m in await realtime.channel("loops").presence()] == ["ada", "bob"]
+        await realtime.aclose()
+
+    asyncio.run(first())
+    asyncio.run(second())
