@@ -137,14 +137,21 @@ class PresenceKeeper:
             self._task = loop.create_task(self._run(), name="tidings-presence")
 
     async def _run(self) -> None:
-        while True:
+        # Every exit checks ``cancelling()``: a cancellation can reach the
+        # keeper while the Redis client reads a reply, which the client turns
+        # into a connection error and the router into a retry, so it never
+        # surfaces here as CancelledError. The task must end all the same.
+        task = asyncio.current_task()
+        assert task is not None
+        while not task.cancelling():
             await asyncio.sleep(self.interval)
             try:
                 await self.tick()
             except ClosedError:
                 return
             except Exception:  # the backend is down: the next round tries again
-                logger.warning("presence heartbeat or sweep failed; retrying", exc_info=True)
+                if not task.cancelling():
+                    logger.warning("presence heartbeat or sweep failed; retrying", exc_info=True)
 
     async def tick(self) -> None:
         """One round: refresh this Realtime's connections, re-enter lost ones, sweep."""
