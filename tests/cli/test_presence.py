@@ -6,8 +6,7 @@ import orjson
 
 from tidings import JOIN_EVENT, LEAVE_EVENT, Realtime
 
-from .conftest import RunHere
-from .processes import assert_one_line_error, run_cli
+from .processes import run_cli
 
 
 async def test_presence_lists_members_as_json_lines_and_as_a_table(redis_url: str) -> None:
@@ -47,8 +46,3 @@ async def test_tail_presence_follows_joins_and_leaves_too(redis_url: str) -> Non
         ("room~presence", JOIN_EVENT),
         ("room~presence", LEAVE_EVENT),
     ]
-
-
-def test_presence_through_url_is_refused_in_one_line(run_here: RunHere) -> None:
-    result = run_here("presence", "--url", "http://127.0.0.1:9/api/realtime", "room")
-    assert_one_line_error(result, 1, "presence reads the backend directly", "--redis")

@@ -255,6 +255,7 @@ def presence_command(
     redis: RedisOption = None,
     app: AppOption = None,
     url: UrlOption = None,
+    token: TokenOption = None,
 ) -> None:
     """List who is present on a channel now: client id, info, since when.
 
@@ -263,7 +264,7 @@ def presence_command(
     from ._output import Printer
     from ._presence import presence as do_presence
 
-    target = resolve(redis=redis, app=app, url=url, token=None)
+    target = resolve(redis=redis, app=app, url=url, token=token)
     members, total = _run(do_presence(target, channel, limit))
     Printer(as_json=as_json).members(channel, members, total)
 

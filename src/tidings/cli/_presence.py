@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from tidings import Member
 
-from ._errors import CliError
+from ._errors import require
 from ._target import Remote, Target, failure
 
 
 async def presence(target: Target, channel: str, limit: int | None) -> tuple[list[Member], int]:
     """Up to ``limit`` members (oldest first) and how many there are in all."""
     if isinstance(target, Remote):
-        raise CliError(
-            "presence reads the backend directly: give --redis URL or --app MODULE:ATTR "
-            "(the JSON API of --url has no presence route)"
-        )
+        require("httpx", "client", "--url")
+        from ._remote import using_api
+
+        return await using_api(target, "reading presence", lambda client: client.presence(channel, limit))
     from tidings import TidingsError
 
     realtime = target.realtime()
