@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._backend import Backend, Retention
 from ._exceptions import ClosedError, InvalidArgumentError
 from ._limits import Limits
-from ._presence import Member, Membership, decode_member, encode_member, new_connection_id
+from ._presence import Member, Membership, decode_member, encode_member, new_connection_id, presence_channel
 
 if TYPE_CHECKING:
     from ._realtime import Realtime
@@ -63,6 +63,7 @@ class PresenceKeeper:
     # -- the API behind Channel ---------------------------------------------------------
 
     async def enter(self, channel: str, client_id: str, info: Any) -> Membership:
+        presence_channel(channel)  # refuses a presence channel: nobody is present on one
         limits = self._limits
         member = encode_member(
             client_id,
@@ -105,6 +106,7 @@ class PresenceKeeper:
         await self.leave(channel, [conn for conn, (owner, _) in mine.items() if owner == client_id])
 
     async def members(self, channel: str, limit: int | None) -> list[Member]:
+        presence_channel(channel)
         cap = self._limits.max_presence_members
         if limit is None:
             limit = cap
@@ -120,6 +122,7 @@ class PresenceKeeper:
         return members
 
     async def count(self, channel: str) -> int:
+        presence_channel(channel)
         backend = await self._use_backend()
         self._start()
         return await backend.presence_count(channel)

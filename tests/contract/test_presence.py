@@ -185,6 +185,11 @@ async def test_presence_channels_refuse_emits(make_realtime: MakeRealtime) -> No
         await realtime.channel("room~presence").emit_many([("x", 1)])
     with pytest.raises(InvalidChannelError, match="already a presence channel"):
         realtime.channel("room~presence").presence_channel  # noqa: B018
+    # Nobody is present on a presence channel, and asking changes nothing.
+    for attempt in (presence.enter("ada"), presence.presence(), presence.presence_count()):
+        with pytest.raises(InvalidChannelError, match="already a presence channel"):
+            await attempt
+    assert await presence.history() == []
 
 
 async def test_limits_are_enforced_with_clear_errors(make_backend: MakeBackend) -> None:
