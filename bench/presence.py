@@ -32,6 +32,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from bench._common import raise_fd_limit
@@ -174,6 +175,40 @@ async def fanout(url: str, prefix: str, seconds: float, members: int) -> float:
             await realtime.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Medians over the runs; times in seconds."""
+
+    present: float  # streams until presence_count() is exact
+    open_only: float  # the same streams without presence, until all are open
+    enters: float  # the same number of enter() calls
+    commands_per_round: float  # Redis commands (inside scripts too) per heartbeat+sweep round
+    scripts_per_round: float
+    fanout_plain: float  # deliveries/s
+    fanout_present: float
+
+
+async def run(url: str, runs: int, *, streams: int, members: int, channels: int, seconds: float) -> Figures:
+    with_presence, without, direct, costs, plain, loaded = [], [], [], [], [], []
+    for index in range(runs):  # interleaved, so drift hits both alike
+        with_presence.append(await streams_entering(url, f"s{index}p:", streams, presence=True))
+        without.append(await streams_entering(url, f"s{index}n:", streams, presence=False))
+        direct.append(await direct_enters(url, f"d{index}:", streams))
+        costs.append(await heartbeat_cost(url, f"h{index}:", members, channels, seconds))
+        plain.append(await fanout(url, f"f{index}n:", seconds, 0))
+        loaded.append(await fanout(url, f"f{index}p:", seconds, members))
+    median = statistics.median
+    return Figures(
+        median(with_presence),
+        median(without),
+        median(direct),
+        median(cost[0] for cost in costs),
+        median(cost[1] for cost in costs),
+        median(plain),
+        median(loaded),
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=5000)
@@ -184,41 +219,30 @@ async def main() -> None:
     args = parser.parse_args()
     raise_fd_limit(4 * args.streams + 1024)
     server = RedisServer().start()
-    url = server.url
     try:
-        with_presence, without = [], []
-        direct = []
-        for run in range(args.runs):  # interleaved, so drift hits both alike
-            with_presence.append(await streams_entering(url, f"s{run}p:", args.streams, presence=True))
-            without.append(await streams_entering(url, f"s{run}n:", args.streams, presence=False))
-            direct.append(await direct_enters(url, f"d{run}:", args.streams))
-        print(f"1. {args.streams} SSE streams entering one channel (native server, one process)")
-        print(f"  until presence_count() is exact   {statistics.median(with_presence):8.2f} s")
-        print(f"  the same streams without presence {statistics.median(without):8.2f} s (until all are open)")
-        direct_s = statistics.median(direct)
-        print(f"  {args.streams} enter() calls, {ENTER_CONCURRENCY} at a time  {direct_s:8.2f} s")
-
-        costs = [
-            await heartbeat_cost(url, f"h{run}:", args.members, args.channels, args.seconds)
-            for run in range(args.runs)
-        ]
-        commands = statistics.median(cost[0] for cost in costs)
-        scripts = statistics.median(cost[1] for cost in costs)
-        print(
-            f"2. heartbeats and sweeps of one process: {args.members} connections on {args.channels} channels"
+        got = await run(
+            server.url,
+            args.runs,
+            streams=args.streams,
+            members=args.members,
+            channels=args.channels,
+            seconds=args.seconds,
         )
-        print(f"  per round: {commands:,.0f} Redis commands (in scripts too), {scripts:,.0f} script calls")
-        print(f"  at the default TTL (30 s, a round every 10 s): {commands / 10:,.1f} commands/s per process")
-
-        plain, loaded = [], []
-        for run in range(args.runs):
-            plain.append(await fanout(url, f"f{run}n:", args.seconds, 0))
-            loaded.append(await fanout(url, f"f{run}p:", args.seconds, args.members))
-        print(f"3. fan-out: 1 channel x {FANOUT_SUBSCRIBERS} subscribers, {FANOUT_EMITTERS} emitters")
-        print(f"  without presence                  {statistics.median(plain):10,.0f} deliveries/s")
-        print(f"  with {args.members} members heartbeating   {statistics.median(loaded):10,.0f} deliveries/s")
     finally:
         server.stop()
+    print(f"1. {args.streams} SSE streams entering one channel (native server, one process)")
+    print(f"  until presence_count() is exact   {got.present:8.2f} s")
+    print(f"  the same streams without presence {got.open_only:8.2f} s (until all are open)")
+    print(f"  {args.streams} enter() calls, {ENTER_CONCURRENCY} at a time  {got.enters:8.2f} s")
+    print(f"2. heartbeats and sweeps of one process: {args.members} connections on {args.channels} channels")
+    commands, scripts = got.commands_per_round, got.scripts_per_round
+    print(f"  per round: {commands:,.0f} Redis commands (in scripts too), {scripts:,.0f} script calls")
+    print(
+        f"  at the default TTL (a round every 10 s): {got.commands_per_round / 10:,.1f} commands/s a process"
+    )
+    print(f"3. fan-out: 1 channel x {FANOUT_SUBSCRIBERS} subscribers, {FANOUT_EMITTERS} emitters")
+    print(f"  without presence                  {got.fanout_plain:10,.0f} deliveries/s")
+    print(f"  with {args.members} members heartbeating   {got.fanout_present:10,.0f} deliveries/s")
 
 
 if __name__ == "__main__":
