@@ -74,16 +74,13 @@ class PresenceKeeper:
         backend = await self._use_backend()
         self._start()
         connection_id = new_connection_id()
-        # Recorded before the call: if it is cancelled after Redis ran it, the
-        # connection is still left on close instead of lingering for a TTL.
+        # Heartbeated only once entered. A call that fails after the backend
+        # ran it (its outcome unknown) leaves a connection nobody refreshes:
+        # it expires after the TTL, a join followed by a leave.
+        await backend.presence_enter(
+            channel, client_id, connection_id, member, ttl_ms=self._ttl_ms, retention=self._retention
+        )
         self._local.setdefault(channel, {})[connection_id] = (client_id, member)
-        try:
-            await backend.presence_enter(
-                channel, client_id, connection_id, member, ttl_ms=self._ttl_ms, retention=self._retention
-            )
-        except BaseException:
-            self._forget(channel, [connection_id])
-            raise
         return Membership(self._realtime, channel, client_id, connection_id)
 
     async def leave(self, channel: str, connection_ids: list[str]) -> None:

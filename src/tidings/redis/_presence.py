@@ -139,7 +139,10 @@ class RedisPresence:
         )
         emitted = 0
         for position in range(0, len(raw), 2):
-            channel, score = raw[position].decode(), raw[position + 1]
+            try:
+                channel, score = raw[position].decode(), raw[position + 1]
+            except UnicodeDecodeError:
+                continue  # not written by tidings (names are text): not ours to sweep
             keys = self._layout.presence_keys(channel)
             header = self._header_for(channel, retention)
             while True:
@@ -150,7 +153,7 @@ class RedisPresence:
                     [*header, SWEEP_BATCH],
                     doing=f"sweeping the presence of channel {channel!r}",
                 )
-                emitted += len(ids)  # bytes ids: only counted
+                emitted += len(ids)
                 if removed < SWEEP_BATCH:
                     break
             if left == 0:
