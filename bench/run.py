@@ -7,10 +7,10 @@ From a checkout (it uses tests/support), after ``pip install -e '.[dev,bench]'``
     .venv/bin/python -m bench --quick          # shorter runs, ~2 min
     .venv/bin/python -m bench --only fanout,memory --output /tmp/b.md
 
-Scenarios: emit, latency, fanout, fanout-metrics, memory, history, churn, pageshape, e2e, api-emits
-(BENCH_PAGE_CONNS sets the streams of pageshape and e2e, default 5 000; BENCH_METRICS_CONNS
-those of fanout-metrics, default 5 000, and BENCH_METRICS_BASE the tidings it compares with).
-Each runs tidings and its baseline in the same run; figures are medians over runs (3, or 1
+Scenarios: emit, latency, fanout, fanout-metrics, memory, history, churn, pageshape, e2e, api-emits,
+presence (BENCH_PAGE_CONNS sets the streams of pageshape, e2e and presence, default 5 000;
+BENCH_METRICS_CONNS those of fanout-metrics, default 5 000, and BENCH_METRICS_BASE the tidings
+it compares with). Each runs tidings and its baseline in the same run; figures are medians over runs (3, or 1
 with --quick). A private redis-server is started on a free port; the SSE
 server and its load generators are separate processes on loopback.
 """
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 SCENARIOS = (
     "emit", "latency", "fanout", "fanout-metrics", "memory", "history", "churn", "pageshape", "e2e",
-    "api-emits",
+    "api-emits", "presence",
 )  # fmt: skip
 FANOUT_LADDER: list[float] = [25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000]
 # tidings' own SSE stacks (bench.sse_server --stack), with the label of their rows.
@@ -174,6 +174,46 @@ def history_rows(url: str, runs: int) -> list[Row]:
         )
     )
     return rows
+
+
+def presence_rows(url: str, runs: int, quick: bool) -> list[Row]:
+    from bench import presence
+
+    streams = int(os.environ.get("BENCH_PAGE_CONNS", "5000"))
+    got = asyncio.run(
+        presence.run(url, runs, streams=streams, members=streams, channels=50, seconds=1.5 if quick else 3.0)
+    )
+    return [
+        Row(
+            f"presence: {streams:,} SSE streams entering one channel (s)",
+            _n(got.present),
+            _n(got.open_only),
+            _ratio(got.present, got.open_only, lower_is_better=True),
+            "until presence_count() is exact; baseline: the same streams without presence, until all open",
+        ),
+        Row(
+            f"presence: {streams:,} enter() calls, 200 at a time (s)",
+            _n(got.enters),
+            "",
+            "",
+            "direct API, Redis",
+        ),
+        Row(
+            f"presence heartbeat: Redis commands per round, {streams:,} connections on 50 channels",
+            _n(got.commands_per_round),
+            "",
+            "",
+            f"{_n(got.scripts_per_round)} script calls per round (one pipelined round trip); "
+            f"a round every TTL/3 (10 s by default): {_n(got.commands_per_round / 10)} commands/s a process",
+        ),
+        Row(
+            "fan-out with presence (deliveries/s)",
+            _n(got.fanout_present),
+            _n(got.fanout_plain),
+            _ratio(got.fanout_present, got.fanout_plain),
+            f"1 channel x 20 subscribers; {streams:,} members heartbeating vs none, same run",
+        ),
+    ]
 
 
 def fanout_rows(
@@ -552,7 +592,7 @@ def main() -> None:
 
     rows: list[Row] = []
     detail: list[str] = []
-    server = RedisServer().start() if {"emit", "latency", "history"} & set(wanted) else None
+    server = RedisServer().start() if {"emit", "latency", "history", "presence"} & set(wanted) else None
     try:
         if "emit" in wanted:
             rows += emit_rows(server.url, runs, 1.0 if args.quick else 2.0)  # type: ignore[union-attr]
@@ -563,6 +603,9 @@ def main() -> None:
         if "history" in wanted:
             rows += history_rows(server.url, runs)  # type: ignore[union-attr]
             log("history done")
+        if "presence" in wanted:
+            rows += presence_rows(server.url, runs, args.quick)  # type: ignore[union-attr]
+            log("presence done")
     finally:
         if server is not None:
             server.stop()

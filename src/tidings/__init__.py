@@ -27,15 +27,20 @@ from ._exceptions import (
     UsageError,
     WrongEventLoopError,
 )
-from ._limits import Limits
+from ._limits import PRESENCE_SUFFIX, Limits
 from ._memory import MemoryBackend
 from ._message import HistoryMessage, Message
-from ._realtime import DEFAULT_CHANNEL, Realtime
+from ._presence import JOIN_EVENT, LEAVE_EVENT, Entering, Member, Membership, presence_channel
+from ._realtime import DEFAULT_CHANNEL, DEFAULT_PRESENCE_RETENTION, Realtime
 from ._sync import SyncChannel, SyncRealtime
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_CHANNEL",
+    "DEFAULT_PRESENCE_RETENTION",
+    "JOIN_EVENT",
+    "LEAVE_EVENT",
+    "PRESENCE_SUFFIX",
     "Backend",
     "BackendConfigurationError",
     "BackendError",
@@ -45,6 +50,7 @@ __all__ = [
     "ClosedError",
     "CursorExpiredError",
     "Entry",
+    "Entering",
     "EventsLostError",
     "HistoryMessage",
     "InvalidArgumentError",
@@ -55,6 +61,8 @@ __all__ = [
     "Limits",
     "LiveListener",
     "LiveSubscription",
+    "Member",
+    "Membership",
     "MemoryBackend",
     "Message",
     "PayloadTooLargeError",
@@ -71,4 +79,5 @@ __all__ = [
     "UsageError",
     "WrongEventLoopError",
     "__version__",
+    "presence_channel",
 ]

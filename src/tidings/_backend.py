@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -144,6 +144,12 @@ class Backend(abc.ABC):
       backend calls ``on_reset`` (then the listener catches up from history).
     * **Gap honesty**: ``after`` raises ``CursorExpiredError`` instead of
       silently skipping entries that retention already removed.
+    * **Presence** (``presence_*``, see ``tidings._presence``): a channel's
+      members and their connections change together with the join/leave
+      event appended to the channel's presence channel, in one atomic step;
+      a member joins when its first connection enters and leaves when its
+      last one is left or expires, so however many processes leave, refresh
+      or sweep at once, each join and each leave is appended exactly once.
     """
 
     @abc.abstractmethod
@@ -186,6 +192,54 @@ class Backend(abc.ABC):
         primary it uses) overrides it.
         """
         await self.latest(PING_CHANNEL, start=None, end=None, limit=1)
+
+    # -- presence ------------------------------------------------------------------
+    # ``channel`` is the channel members are on; join and leave events go to
+    # ``presence_channel(channel)`` with ``retention``. ``member`` is the
+    # member's JSON (``{client_id, info, since}``), the data of both events.
+
+    @abc.abstractmethod
+    async def presence_enter(
+        self,
+        channel: str,
+        client_id: str,
+        connection_id: str,
+        member: bytes,
+        *,
+        ttl_ms: int,
+        retention: Retention,
+    ) -> str | None:
+        """Add a connection that expires ``ttl_ms`` from now unless refreshed.
+
+        Appends a ``presence.join`` (returning its id) if it is the client's
+        first live connection; None otherwise. Entering an existing connection
+        id again only refreshes it.
+        """
+
+    @abc.abstractmethod
+    async def presence_leave(
+        self, channel: str, connection_ids: Sequence[str], *, retention: Retention
+    ) -> list[str]:
+        """Remove these connections (ignoring unknown ones); the ids of the leaves appended."""
+
+    @abc.abstractmethod
+    async def presence_refresh(
+        self, connections: Mapping[str, Sequence[str]], *, ttl_ms: int
+    ) -> dict[str, list[str]]:
+        """Extend the given connections (channel -> ids) to ``ttl_ms`` from now, in one round trip
+        per server; returns those that no longer exist (expired and swept), by channel."""
+
+    @abc.abstractmethod
+    async def presence_sweep(self, *, retention: Retention) -> int:
+        """Remove every expired connection of every channel; how many leaves were appended."""
+
+    @abc.abstractmethod
+    async def presence_members(self, channel: str, *, limit: int) -> list[bytes]:
+        """The JSON of up to ``limit`` current members, in no particular order."""
+
+    @abc.abstractmethod
+    async def presence_count(self, channel: str) -> int:
+        """How many members the channel has (cheap: no member is read)."""
 
     @abc.abstractmethod
     def live_listener_count(self) -> int:

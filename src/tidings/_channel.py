@@ -11,6 +11,7 @@ from ._delivery import DataHandler, ErrorHandler, Stream, Subscription, _Consume
 from ._exceptions import InvalidArgumentError
 from ._message import Message
 from ._options import check_cursor, history_query
+from ._presence import Entering, Member, presence_channel
 
 if TYPE_CHECKING:
     from ._realtime import Realtime
@@ -128,6 +129,43 @@ class Channel:
         """End every subscription and stream made through this handle."""
         for consumer in list(self._consumers):
             await consumer._close_feed()
+
+    # -- presence (docs/presence.md) ---------------------------------------------------
+
+    @property
+    def presence_channel(self) -> Channel:
+        """The channel holding this channel's ``presence.join`` / ``presence.leave`` events.
+
+        Subscribe to it (or read its history) like any channel; nobody can emit on it.
+        """
+        return Channel(self._realtime, presence_channel(self._name))
+
+    def enter(self, client_id: str, info: Any = None) -> Entering:
+        """Enter ``client_id`` with JSON ``info``: a new connection of that member.
+
+        ``membership = await channel.enter(...)`` (then ``await membership.leave()``)
+        or ``async with channel.enter(...):``. The member joins (a
+        ``presence.join`` event) on its first connection; ``info`` and
+        ``since`` are those of that first one.
+        """
+        return Entering(self._realtime, self._name, client_id, info)
+
+    async def leave(self, client_id: str) -> None:
+        """End every connection this Realtime entered for ``client_id`` here.
+
+        The member leaves (a ``presence.leave`` event) if no other process
+        holds a connection of it.
+        """
+        await self._realtime._presence.leave_client(self._name, client_id)
+
+    async def presence(self, *, limit: int | None = None) -> list[Member]:
+        """The current members, oldest ``since`` first: at most ``limit``
+        (default and cap ``Limits.max_presence_members``)."""
+        return await self._realtime._presence.members(self._name, limit)
+
+    async def presence_count(self) -> int:
+        """How many members the channel has now (one cheap backend call)."""
+        return await self._realtime._presence.count(self._name)
 
     def _track(self, consumer: _Consumer) -> None:
         self._consumers.add(consumer)

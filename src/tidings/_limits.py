@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from ._checks import positive_int
 from ._exceptions import InvalidArgumentError, InvalidChannelError
 
+PRESENCE_SUFFIX = "~presence"
+"""Appended to a channel's name to name its presence channel (see ``tidings._presence``)."""
+
 MIB = 1024 * 1024
 
 
@@ -29,6 +32,13 @@ class Limits:
         and is resynced from history (default 10 000).
     max_batch:
         most events one ``emit_many`` call may append (default 1000).
+    max_presence_members:
+        most members ``channel.presence()`` lists (default 1000; also its
+        default ``limit``). ``presence_count()`` has no such bound.
+    max_presence_info_bytes:
+        largest JSON encoding of a member's ``info`` (default 4096).
+    max_presence_client_id_length:
+        longest presence client id, in characters (default 256).
 
     What data JSON can carry (no NaN, integers within -2**63 .. 2**64-1, ...)
     is not a limit to tune but a rule of every reader; see ``tidings._json``
@@ -41,6 +51,9 @@ class Limits:
     history_limit: int = 1000
     subscriber_queue: int = 10_000
     max_batch: int = 1000
+    max_presence_members: int = 1000
+    max_presence_info_bytes: int = 4096
+    max_presence_client_id_length: int = 256
 
     def __post_init__(self) -> None:
         for name in (
@@ -50,6 +63,9 @@ class Limits:
             "history_limit",
             "subscriber_queue",
             "max_batch",
+            "max_presence_members",
+            "max_presence_info_bytes",
+            "max_presence_client_id_length",
         ):
             positive_int(f"Limits.{name}", getattr(self, name))
 
@@ -63,7 +79,9 @@ class Limits:
             raise InvalidChannelError(repr(name), f"must be a str, got {type(name).__name__}")
         if not name:
             raise InvalidChannelError(name, "must not be empty")
-        if len(name) > self.max_channel_length:
+        # A presence channel ("<channel>~presence") may exceed the limit by its suffix.
+        longest = self.max_channel_length + (len(PRESENCE_SUFFIX) if name.endswith(PRESENCE_SUFFIX) else 0)
+        if len(name) > longest:
             raise InvalidChannelError(
                 name[:40] + "...",
                 f"{len(name)} characters; the limit is {self.max_channel_length} (Limits.max_channel_length)",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ._backend import Attachment, Backend, Entry, LiveListener, LiveSubscription, Retention
 from ._exceptions import ClosedError, CursorExpiredError
 from ._ids import MAX_KEY, MIN_KEY, IdClock, IdKey, format_id, now_ms
+from ._memory_presence import MemoryPresence
 
 _SWEEP_INTERVAL_SECS = 1.0
 
@@ -74,6 +75,7 @@ class MemoryBackend(Backend):
         self._closed = False
         self._expiries: dict[str, float] = {}
         self._next_sweep = time.monotonic() + _SWEEP_INTERVAL_SECS
+        self._presence = MemoryPresence(self.append)
 
     async def append(
         self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
@@ -135,6 +137,45 @@ class MemoryBackend(Backend):
         subscription = Attachment(self, channel, listener, log.head())
         log.listeners.append(subscription)
         return subscription
+
+    async def presence_enter(
+        self,
+        channel: str,
+        client_id: str,
+        connection_id: str,
+        member: bytes,
+        *,
+        ttl_ms: int,
+        retention: Retention,
+    ) -> str | None:
+        self._check_open()
+        return await self._presence.enter(
+            channel, client_id, connection_id, member, ttl_ms=ttl_ms, retention=retention
+        )
+
+    async def presence_leave(
+        self, channel: str, connection_ids: Sequence[str], *, retention: Retention
+    ) -> list[str]:
+        self._check_open()
+        return await self._presence.leave(channel, connection_ids, retention=retention)
+
+    async def presence_refresh(
+        self, connections: Mapping[str, Sequence[str]], *, ttl_ms: int
+    ) -> dict[str, list[str]]:
+        self._check_open()
+        return await self._presence.refresh(connections, ttl_ms=ttl_ms)
+
+    async def presence_sweep(self, *, retention: Retention) -> int:
+        self._check_open()
+        return await self._presence.sweep(retention=retention)
+
+    async def presence_members(self, channel: str, *, limit: int) -> list[bytes]:
+        self._check_open()
+        return self._presence.members(channel, limit)
+
+    async def presence_count(self, channel: str) -> int:
+        self._check_open()
+        return self._presence.count(channel)
 
     def live_listener_count(self) -> int:
         return sum(len(log.listeners) for log in self._channels.values())

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, Any
 from ._backend import Backend, Entry, Retention
 from ._backend_url import backend_from_url
 from ._channel import Channel
-from ._checks import positive_int_or_none
+from ._checks import positive_int_or_none, positive_seconds
 from ._counters import COUNTERS
 from ._delivery import Subscription, _Consumer
 from ._exceptions import (
     ClosedError,
     InvalidArgumentError,
+    InvalidChannelError,
     PayloadTooLargeError,
     UsageError,
     WrongEventLoopError,
@@ -26,12 +27,17 @@ from ._limits import Limits
 from ._memory import MemoryBackend
 from ._message import Message
 from ._options import check_cursor, subscribe_history
+from ._presence import is_presence_channel
+from ._presence_keeper import PresenceKeeper
 from ._schema import Schema
 
 if TYPE_CHECKING:
     from ._sync import SyncRealtime
 
 DEFAULT_CHANNEL = "default"
+
+DEFAULT_PRESENCE_RETENTION = Retention(max_length=1000, expire_after_secs=3600)
+"""Presence channels keep their newest 1000 joins/leaves, for an hour after the last one."""
 
 
 class Realtime:
@@ -49,6 +55,12 @@ class Realtime:
     long after its last emit. ``limits`` bounds payload size, name lengths,
     history reads and subscriber queues (see ``Limits``).
 
+    Presence (``channel.enter()``, ``channel.presence()``; docs/presence.md):
+    a connection expires ``presence_ttl`` seconds (default 30) after its last
+    heartbeat; heartbeats go every third of that. Join and leave events are
+    kept on each presence channel with ``presence_retention`` (default: the
+    newest 1000, for an hour).
+
     A ``Realtime`` belongs to the event loop that first uses it with
     ``await``. Code without an event loop (Flask, Django views, Celery tasks)
     uses ``realtime.sync``, in any order with async code: sync calls made
@@ -65,6 +77,8 @@ class Realtime:
         max_length: int | None = None,
         expire_after_secs: int | None = None,
         limits: Limits | None = None,
+        presence_ttl: float = 30.0,
+        presence_retention: Retention = DEFAULT_PRESENCE_RETENTION,
     ) -> None:
         self._schema = Schema(schema)
         self._limits = limits if limits is not None else Limits()
@@ -91,6 +105,17 @@ class Realtime:
         self._handover: asyncio.Future[None] | None = None
         self._closed = False
         self._sync: SyncRealtime | None = None
+        if not isinstance(presence_retention, Retention):
+            raise InvalidArgumentError(
+                "presence_retention", f"must be a tidings.Retention, got {presence_retention!r}"
+            )
+        self._presence = PresenceKeeper(
+            self,
+            self._use_backend,
+            self._limits,
+            ttl=positive_seconds("presence_ttl", presence_ttl),
+            retention=presence_retention,
+        )
 
     # -- public surface ---------------------------------------------------------
 
@@ -105,6 +130,11 @@ class Realtime:
     @property
     def retention(self) -> Retention:
         return self._retention
+
+    @property
+    def presence_ttl(self) -> float:
+        """Seconds a presence connection lives past its last heartbeat."""
+        return self._presence.ttl
 
     @property
     def backend(self) -> Backend:
@@ -136,6 +166,7 @@ class Realtime:
         """End every subscription and close the backend if this Realtime made it. Idempotent."""
         if self._closed:
             return
+        await self._presence.aclose()
         self._closed = True
         for consumer in list(self._consumers):
             if isinstance(consumer, Subscription):
@@ -218,6 +249,12 @@ class Realtime:
         # ``channel`` was validated when its Channel handle was made.
         started = perf_counter()
         try:
+            if is_presence_channel(channel):
+                raise InvalidChannelError(
+                    channel,
+                    "is a presence channel: only enter()/leave() write its "
+                    "presence.join/presence.leave events",
+                )
             if len(items) > self._limits.max_batch:
                 raise InvalidArgumentError(
                     "events",

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import BackendUnavailableError, ClosedError, UsageError
 from ._message import Message
+from ._presence import Member
 
 if TYPE_CHECKING:
     from ._channel import Channel
@@ -195,7 +196,11 @@ async def _wind_down(loop: asyncio.AbstractEventLoop, running: list[concurrent.f
 
 
 class SyncChannel:
-    """Blocking ``emit``, ``emit_many`` and ``history`` on one channel."""
+    """Blocking ``emit``, ``emit_many``, ``history``, ``presence`` and ``presence_count`` on one channel.
+
+    Entering presence is async only: a member must outlive the call that
+    entered it, and its heartbeats need a running loop.
+    """
 
     def __init__(self, facade: SyncRealtime, channel: Channel) -> None:
         self._facade = facade
@@ -223,3 +228,9 @@ class SyncChannel:
         return self._facade._call(
             lambda: self._channel.history(limit=limit, start=start, end=end, after=after)
         )
+
+    def presence(self, *, limit: int | None = None) -> list[Member]:
+        return self._facade._call(lambda: self._channel.presence(limit=limit))
+
+    def presence_count(self) -> int:
+        return self._facade._call(self._channel.presence_count)

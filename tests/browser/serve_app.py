@@ -7,6 +7,7 @@ Routes:
   /api/short           the same channels, streams closed after --short-duration s
   /api/guarded         refuses channels whose name starts with "secret" (403)
   /api/token           TokenAuth(TOKEN_SECRET): the token goes in the page's api.url
+  /api/present         streams with ?user=NAME in the URL are present on their channels as NAME
   /emit                POST {"channel", "event", "data"}: emit from this process
   /<file>              tests/browser/pages/<file> and dist/<file>
 
@@ -46,12 +47,18 @@ def refuse_secrets(request: Request, channels: Sequence[str]) -> Response | None
     return None
 
 
+def identify(request: Request, channel: str) -> tuple[str, Any] | None:
+    user = request.query_params.get("user")
+    return None if user is None else (user, {"name": user})
+
+
 def build(realtime: Realtime, args: argparse.Namespace) -> tuple[Starlette, list[RealtimeEndpoint]]:
     common: dict[str, Any] = {"retry_ms": args.retry_ms, "ping_interval": args.ping}
     main = handle(realtime, **common)
     short = handle(realtime, max_duration=args.short_duration, **common)
     guarded = handle(realtime, middleware=refuse_secrets, **common)
     tokened = handle(realtime, middleware=TokenAuth(TOKEN_SECRET), **common)
+    present = handle(realtime, presence=identify, **common)
 
     async def emit(request: StarletteRequest) -> JSONResponse:
         body = await request.json()
@@ -72,11 +79,12 @@ def build(realtime: Realtime, args: argparse.Namespace) -> tuple[Starlette, list
             Route("/api/short", short),
             Route("/api/guarded", guarded),
             Route("/api/token", tokened),
+            Route("/api/present", present),
             Route("/emit", emit, methods=["POST"]),
             Route("/{name:str}", page),
         ]
     )
-    return app, [main, short, guarded, tokened]
+    return app, [main, short, guarded, tokened, present]
 
 
 class Server(uvicorn.Server):

@@ -110,6 +110,39 @@ async def test_react_client_resumes_after_a_graceful_restart(
     assert by_channel(found) == {"a": list(range(9)), "b": list(range(9))}, console
 
 
+async def test_official_client_is_unchanged_while_presence_is_active_on_its_channels(
+    app: AppProcess, browser: BrowserContext, emitter: Realtime
+) -> None:
+    # The page's own stream is present (/api/present?user=ada) and others join
+    # and leave all along: the page asked for a and b, not their presence
+    # channels, so it must get exactly the ticks, resuming across a kill -9
+    # of the server with no gap and no duplicate.
+    stop = asyncio.Event()
+
+    async def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            for channel in ("a", "b"):
+                async with emitter.channel(channel).enter(f"bot-{n % 5}", {"n": n}):
+                    await asyncio.sleep(0.02)
+            n += 1
+
+    churning = asyncio.create_task(churn())
+    try:
+        api = quote("/api/present?user=ada", safe="")
+        found, console = await resume_after(
+            app, browser, emitter, f"{app.url}/index.html?api={api}&channels=a,b&attempts=10", "kill"
+        )
+    finally:
+        stop.set()
+        await churning
+    assert by_channel(found) == {"a": list(range(9)), "b": list(range(9))}, console
+    assert {event["event"] for event in found} == {"tick"}
+    # The page's stream is present, and the presence channels did fill up meanwhile.
+    assert "ada" in [member.client_id for member in await emitter.channel("a").presence()]
+    assert len(await emitter.channel("a").presence_channel.history()) > 10
+
+
 async def test_plain_eventsource_resumes_after_the_server_process_is_killed(
     app: AppProcess, browser: BrowserContext, emitter: Realtime
 ) -> None:

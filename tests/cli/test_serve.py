@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from tests.support.redis_server import RedisServer, free_port
+from tidings import Realtime
 
 from .conftest import TOKEN, RunHere
 from .processes import UNREACHABLE_REDIS, TidingsProcess, assert_one_line_error, cli_env, run_cli
@@ -108,6 +109,23 @@ async def test_emit_and_history_over_url(server: TidingsProcess, redis_url: str)
         {"id": ids[1], "event": "note.added", "channel": "notes", "data": {"text": "b"}},
         {"id": ids[2], "event": "note.added", "channel": "notes", "data": {"text": "c"}},
     ]
+
+
+async def test_presence_over_url(run_here: RunHere, server: TidingsProcess, redis_url: str) -> None:
+    url = endpoint(server)
+    async with Realtime(redis=redis_url) as realtime:
+        await realtime.channel("notes").enter("ada", {"name": "Ada"})
+        await realtime.channel("notes").enter("bob")
+        listed = run_cli("presence", "--url", url, "--token", TOKEN, "notes", "--json", "--limit", "1")
+        assert listed.returncode == 0, listed.stderr
+        [member] = [orjson.loads(line) for line in listed.stdout.splitlines()]
+        assert (member["client_id"], member["info"]) == ("ada", {"name": "Ada"})
+        table = run_cli("presence", "--url", url, "--token", TOKEN, "notes")
+        assert "notes: 2 member(s)" in table.stdout, table.stderr
+    missing = run_here("presence", "--url", url, "notes")
+    assert_one_line_error(missing, 2, "needs the server's API token")
+    bad = run_here("presence", "--url", url, "--token", TOKEN, "notes", "--limit", "5000")
+    assert_one_line_error(bad, 2, "max_presence_members")
 
 
 async def test_schema_violations_over_url_are_exit_2_and_store_nothing(
@@ -357,24 +375,27 @@ async def test_serve_with_demo_mounts_the_page_and_its_stream(redis_url: str, fl
             page = await http.get(f"{demo.base}/")
             assert page.status_code == 200
             assert 'data-stream-url="/demo/stream"' in page.text
-            joined = await http.post(f"{demo.base}/demo/join", json={"room": "lobby", "name": "Ada"})
-            assert joined.status_code == 200
+            # The page's stream: in the room as Ada, and watching who is in it.
             async with http.stream(
                 "GET",
                 f"{demo.base}/demo/stream",
-                params={"channel": "demo-room-lobby", "last_ack_demo-room-lobby": "0"},
+                params=[
+                    ("channel", "demo-room-lobby"),
+                    ("channel", "demo-room-lobby~presence"),
+                    ("name", "Ada"),
+                ],
             ) as stream:
                 text = ""
                 async for chunk in stream.aiter_text():
                     text += chunk
-                    if "user.joined" in text:
+                    if "presence.join" in text:
                         break
-        assert '"data":{"name":"Ada"}' in text
+        assert '"client_id":"Ada","info":{"name":"Ada"}' in text
     finally:
         assert demo.stop() == 0, demo.errors
 
 
-@pytest.mark.parametrize("command", ["emit", "tail", "history", "serve", "demo"])
+@pytest.mark.parametrize("command", ["emit", "tail", "history", "presence", "serve", "demo"])
 def test_every_command_has_help(run_here: RunHere, command: str) -> None:
     result = run_here(command, "--help")
     assert result.returncode == 0, result.stderr

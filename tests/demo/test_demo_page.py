@@ -72,7 +72,31 @@ async def test_two_pages_chat_with_each_other(demo: TidingsProcess, browser: Bro
     )
 
     await grace.close()
-    await expect(ada.locator("#messages .notice", has_text="Grace left")).to_have_count(1)
+    # After the demo's presence grace (5 s): a closed page might be a reload.
+    await expect(ada.locator("#messages .notice", has_text="Grace left")).to_have_count(1, timeout=15_000)
+    await expect(ada.locator("#members li")).to_have_text(["Ada"])
+
+
+async def test_who_is_online_and_a_reload_is_not_a_leave(
+    demo: TidingsProcess, browser: BrowserContext
+) -> None:
+    name = room()
+    ada = await join(browser, demo.base, "Ada", name)
+    await expect(ada.locator("#members li")).to_have_text(["Ada"])
+    grace = await join(browser, demo.base, "Grace", name)
+    # Each page lists both, whoever came first.
+    await expect(ada.locator("#members li")).to_have_text(["Ada", "Grace"])
+    await expect(grace.locator("#members li")).to_have_text(["Ada", "Grace"])
+    await expect(ada.locator("#online-count")).to_have_text("2 online")
+
+    await grace.reload()  # the same tab comes back as Grace, well within the grace period
+    await expect(grace.locator("#status")).to_have_attribute("data-status", "connected")
+    await expect(grace.locator("#members li")).to_have_text(["Ada", "Grace"])
+    await send(ada, "still there?")  # anything Ada's page would have shown by now is in
+    await expect(grace.locator(".bubble", has_text="still there?")).to_have_count(1)
+    await expect(ada.locator("#messages .notice", has_text="Grace left")).to_have_count(0)
+    await expect(ada.locator("#messages .notice", has_text="Grace joined")).to_have_count(1)
+    await expect(ada.locator("#members li")).to_have_text(["Ada", "Grace"])
 
 
 async def test_joining_replays_the_last_50_events_then_goes_live(
@@ -86,10 +110,10 @@ async def test_joining_replays_the_last_50_events_then_goes_live(
             )
             assert answer.status_code == 200
         page = await join(browser, demo.base, "Ada", name)
-        # The 50 newest events: Ada's own join and messages 12..60.
+        # The 50 newest events: messages 11..60 (joins are presence events, on their own channel).
         bubbles = page.locator("#messages .bubble")
-        await expect(bubbles).to_have_count(49)
-        await expect(bubbles.first).to_contain_text("msg 12")
+        await expect(bubbles).to_have_count(50)
+        await expect(bubbles.first).to_contain_text("msg 11")
         await expect(bubbles.last).to_contain_text("msg 60")
         await expect(page.locator("#log tr.replayed")).to_have_count(50)
 
@@ -97,7 +121,7 @@ async def test_joining_replays_the_last_50_events_then_goes_live(
             f"{demo.base}/demo/chat", json={"room": name, "name": "Bot", "text": "msg 61"}
         )
         assert answer.status_code == 200
-    await expect(bubbles).to_have_count(50)
+    await expect(bubbles).to_have_count(51)
     await expect(bubbles.last).to_contain_text("msg 61")
     await expect(page.locator("#messages .bubble", has_text="msg 60")).to_have_count(1)
 

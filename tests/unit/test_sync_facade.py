@@ -204,3 +204,17 @@ def test_close_from_a_thread_closes_a_realtime_held_by_a_running_loop() -> None:
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_presence_reads_from_synchronous_code() -> None:
+    realtime = Realtime()
+
+    async def enter() -> None:
+        await realtime.channel("room").enter("ada", {"name": "Ada"})
+
+    realtime.sync._call(enter)  # an async user of the same Realtime, as an ASGI stream would be
+    room = realtime.sync.channel("room")
+    assert [(m.client_id, m.info) for m in room.presence()] == [("ada", {"name": "Ada"})]
+    assert room.presence_count() == 1
+    assert room.presence(limit=1)[0].client_id == "ada"
+    realtime.close()

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from tidings._counters import COUNTERS
 from tidings._exceptions import BackendError, ClosedError
+from tidings._presence import Membership
 
 from ._connection import Connection, Stop
 from ._cors import CorsPolicy
 from ._errors import BadRequest
 from ._frames import FrameCache
 from ._pacer import Pacer
+from ._presence import Identity, StreamPresence
 from ._request import Request, read_channels, read_positions
 from ._responses import error_response
 from ._send_writer import SendWriter
@@ -76,6 +78,7 @@ class RealtimeEndpoint:
         middleware: Middleware | None,
         cors: CorsPolicy,
         settings: StreamSettings,
+        presence: StreamPresence | None = None,
     ) -> None:
         if middleware is not None and not callable(middleware):
             raise TypeError(f"middleware: must be callable, got {middleware!r}")
@@ -94,6 +97,9 @@ class RealtimeEndpoint:
         self._closing = False
         self._shutting_down: asyncio.Task[None] | None = None
         self._served = 0
+        self._presence = presence
+        # Streams present somewhere, with their memberships (left on release).
+        self._memberships: dict[Connection, list[Membership]] = {}
 
     # -- public -------------------------------------------------------------------
 
@@ -124,6 +130,8 @@ class RealtimeEndpoint:
         the ASGI lifespan ``shutdown`` event when this app receives it.
         """
         self._closing = True
+        if self._presence is not None:
+            self._presence.abandon()  # streams released from now on are abandoned too (release)
         for connection in list(self._connections):
             connection.stop(Stop.SHUTDOWN)
         wait = self.settings.shutdown_timeout if grace is None else grace
@@ -193,16 +201,19 @@ class RealtimeEndpoint:
         # Refusals carry CORS headers too, so a cross-origin page can read why.
         answer = _adding_headers(send, cors_headers)
         try:
-            connection = await self._admit(scope, receive, answer, origin)
+            admitted = await self._admit(scope, receive, answer, origin)
         except BadRequest as exc:
             COUNTERS.refused(exc.status)
             await error_response(exc.status, exc.message)(scope, receive, answer)
             return None
-        if connection is None:
+        if admitted is None:
             return None
+        connection, identities = admitted
         self._register(connection)
         try:
             opened = await self._open(connection, scope, receive, answer)
+            if opened and identities:
+                opened = await self._enter(connection, identities, scope, receive, answer)
         except BaseException:
             await self.release(connection)
             raise
@@ -213,8 +224,9 @@ class RealtimeEndpoint:
 
     async def _admit(
         self, scope: Scope, receive: Receive, send: Send, origin: str | None
-    ) -> Connection | None:
-        """Check a request; a Connection to stream, or None if a response was sent already.
+    ) -> tuple[Connection, list[tuple[str, Identity]]] | None:
+        """Check a request; a Connection to stream and the presence it enters,
+        or None if a response was sent already.
 
         Everything read from the request is dropped when this returns: an idle
         stream keeps only its Connection.
@@ -251,7 +263,9 @@ class RealtimeEndpoint:
                 f"{settings.max_connections} (max_connections)",
                 503,
             )
-        return Connection(self._realtime, channels, positions, settings, self._frames, self._pacer)
+        identities = [] if self._presence is None else await self._presence.identities(request, channels)
+        connection = Connection(self._realtime, channels, positions, settings, self._frames, self._pacer)
+        return connection, identities
 
     def _register(self, connection: Connection) -> None:
         # Counted from here on, with no await since _admit checked the limit.
@@ -278,8 +292,38 @@ class RealtimeEndpoint:
         connection.start(writer)
         self.taps.add(connection)
 
+    async def _enter(
+        self,
+        connection: Connection,
+        identities: list[tuple[str, Identity]],
+        scope: Scope,
+        receive: Receive,
+        answer: Send,
+    ) -> bool:
+        """Enter the stream into presence; False if refused (the response was sent to ``answer``)."""
+        assert self._presence is not None
+        try:
+            self._memberships[connection] = await self._presence.enter(identities)
+        except BadRequest as exc:
+            COUNTERS.refused(exc.status)
+            await error_response(exc.status, exc.message)(scope, receive, answer)
+            return False
+        except (BackendError, ClosedError) as exc:
+            COUNTERS.refused(503)
+            await error_response(503, f"the event backend is unavailable: {exc}")(scope, receive, answer)
+            return False
+        return True
+
     async def release(self, connection: Connection) -> None:
         """Close a stream's subscriptions and stop counting it (after it ended, or was never started)."""
+        memberships = self._memberships.pop(connection, None)
+        if memberships and self._presence is not None:
+            if self._closing:
+                # The client reconnects to another process (or this one, restarted)
+                # within the TTL: no leave, no second join.
+                self._presence.abandon(memberships)
+            else:
+                self._presence.release(memberships)
         await self.taps.leave(connection)
         await connection.close()
         if connection in self._connections:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ._cors import CorsPolicy
 from ._endpoint import Middleware, RealtimeEndpoint
+from ._presence import PresenceHook, StreamPresence
 from ._settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ def handle(
     shutdown_timeout: float = 5.0,
     close_on_signal: bool = True,
     send_buffer: int = 65_536,
+    presence: PresenceHook | None = None,
+    presence_grace: float | None = None,
 ) -> RealtimeEndpoint:
     """An ASGI app that streams ``realtime``'s channels to browsers (Server-Sent Events).
 
@@ -86,6 +89,14 @@ def handle(
         stops taking events (its feeds catch up from history once the client
         reads again) and leaves its channels' shared feeds. The native
         server's writes go straight to the socket and use its flow control.
+    presence:
+        ``presence(request, channel)``, sync or async, run after the
+        middleware allowed the request: return ``(client_id, info)`` and the
+        stream enters that channel's presence for its lifetime, or None to
+        stay out of it (default: no presence). See docs/presence.md.
+    presence_grace:
+        seconds a closed stream stays present, so a reload or a reconnect
+        is not a leave and a join (default: the Realtime's ``presence_ttl``).
 
     Refusals are JSON ``{"error": "..."}``: 400 (bad channel name, bad
     ``last_ack`` or ``Last-Event-ID``, too many channels), 431 (a
@@ -104,4 +115,7 @@ def handle(
         send_buffer=send_buffer,
     )
     cors = CorsPolicy(cors_origins, credentials=cors_credentials)
-    return RealtimeEndpoint(realtime, middleware=middleware, cors=cors, settings=settings)
+    stream_presence = None if presence is None else StreamPresence(realtime, presence, grace=presence_grace)
+    return RealtimeEndpoint(
+        realtime, middleware=middleware, cors=cors, settings=settings, presence=stream_presence
+    )

@@ -169,6 +169,13 @@ def tail(
             "--count", "-c", metavar="N", callback=in_range(1), help="Exit after printing N events."
         ),
     ] = None,
+    presence: Annotated[
+        bool,
+        typer.Option(
+            "--presence",
+            help="Also follow each channel's presence.join / presence.leave events (<channel>~presence).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     redis: RedisOption = None,
     app: AppOption = None,
@@ -176,13 +183,18 @@ def tail(
     token: TokenOption = None,
 ) -> None:
     """Print events of channels as they arrive, until Ctrl-C (or --count)."""
+    from tidings import PRESENCE_SUFFIX
+
     from ._output import Printer
     from ._tail import TailOptions
     from ._tail import tail as do_tail
 
     target = resolve(redis=redis, app=app, url=url, token=token)
+    followed = list(channels)
+    if presence:
+        followed += [name + PRESENCE_SUFFIX for name in channels if not name.endswith(PRESENCE_SUFFIX)]
     options = TailOptions(
-        tuple(dict.fromkeys(channels)), tuple(event) if event else None, history, after, count
+        tuple(dict.fromkeys(followed)), tuple(event) if event else None, history, after, count
     )
     printer = Printer(as_json=as_json)
     _run(_until_signalled(do_tail(target, options, printer.message, printer.note)), quiet_interrupt=True)
@@ -241,6 +253,39 @@ def history(
     options = {"limit": limit, "start": start, "end": end, "after": after}
     messages = _run(do_history(target, channel, {k: v for k, v in options.items() if v is not None}))
     Printer(as_json=as_json).messages(channel, messages)
+
+
+@cli.command("presence")
+def presence_command(
+    channel: Annotated[
+        str, typer.Argument(metavar="CHANNEL", help="Channel to look at.", show_default=False)
+    ],
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            metavar="N",
+            callback=in_range(1),
+            help="List at most N members (default and maximum: Limits.max_presence_members, 1000).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    redis: RedisOption = None,
+    app: AppOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List who is present on a channel now: client id, info, since when.
+
+    With --json: one {"client_id", "info", "since"} line per member, earliest first.
+    """
+    from ._output import Printer
+    from ._presence import presence as do_presence
+
+    target = resolve(redis=redis, app=app, url=url, token=token)
+    members, total = _run(do_presence(target, channel, limit))
+    Printer(as_json=as_json).members(channel, members, total)
 
 
 @cli.command()

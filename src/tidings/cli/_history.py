@@ -14,13 +14,9 @@ async def history(target: Target, channel: str, options: dict[str, Any]) -> list
     """``options``: ``limit``, ``start``, ``end``, ``after`` as ``Channel.history`` takes them."""
     if isinstance(target, Remote):
         require("httpx", "client", "--url")
-        from ._remote import ApiClient
+        from ._remote import using_api
 
-        client = ApiClient(target.url, target.require_token("reading history"))
-        try:
-            return await client.history(channel, options)
-        finally:
-            await client.aclose()
+        return await using_api(target, "reading history", lambda client: client.history(channel, options))
 
     from tidings import TidingsError
     from tidings._waiting import notice_if_slow, waiting_for

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from tidings import Message
+    from tidings import Member, Message
 
 
 def json_line(message: Message) -> str:
@@ -73,6 +73,26 @@ class Printer:
             table.add_row(clock(m.id), m.id, m.event, data_text(m.to_dict()["data"]))
         self.console.print(table)
 
+    def members(self, channel: str, members: Sequence[Member], total: int) -> None:
+        """Presence: one JSON line per member, or a table for people."""
+        if self.as_json:
+            sys.stdout.write("".join(orjson.dumps(m.to_dict()).decode() + "\n" for m in members))
+            sys.stdout.flush()
+            return
+        if not members:
+            self.console.print(f"nobody is present on channel {channel!r}", style="dim")
+            return
+        from rich.table import Table
+
+        shown = "" if total == len(members) else f" ({len(members)} shown)"
+        table = Table(title=f"{channel}: {total} member(s){shown}, earliest first", title_justify="left")
+        table.add_column("since", style="dim", no_wrap=True)
+        table.add_column("client id", style="bold cyan", no_wrap=True)
+        table.add_column("info", overflow="fold")
+        for m in members:
+            table.add_row(_since(m.since), m.client_id, data_text(m.info))
+        self.console.print(table)
+
     def note(self, text: str) -> None:
         """A remark for people, on stderr (never mixed into JSON output)."""
         to_stderr(text)
@@ -81,6 +101,10 @@ class Printer:
 def to_stderr(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def _since(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _line(message: Message) -> Text:

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
 
-from tidings import Message
+from tidings import Member, Message
 
 from ._errors import CliError, usage
 
+if TYPE_CHECKING:
+    from ._target import Remote
+
+T = TypeVar("T")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
 
+async def using_api(target: Remote, doing: str, use: Callable[[ApiClient], Awaitable[T]]) -> T:
+    """``use(client)`` with a client of ``target``'s JSON API (its token is needed for ``doing``)."""
+    client = ApiClient(target.url, target.require_token(doing))
+    try:
+        return await use(client)
+    finally:
+        await client.aclose()
+
+
 class ApiClient:
-    """``emit`` and ``history`` against ``<base>/emit`` and ``<base>/history``."""
+    """``emit``, ``history`` and ``presence`` against ``<base>/emit``, ``/history``, ``/presence``."""
 
     def __init__(self, base: str, token: str) -> None:
         self._base = base
@@ -39,6 +52,12 @@ class ApiClient:
         }
         answer = await self._call("GET", "/history", params=params)
         return [Message(m["id"], m["event"], m["channel"], m["data"]) for m in answer["messages"]]
+
+    async def presence(self, channel: str, limit: int | None) -> tuple[list[Member], int]:
+        params = {"channel": channel} if limit is None else {"channel": channel, "limit": str(limit)}
+        answer = await self._call("GET", "/presence", params=params)
+        members = [Member(m["client_id"], m["info"], m["since"]) for m in answer["members"]]
+        return members, int(answer["count"])
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         url = self._base + path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._app import DemoSite
+from ._app import PRESENCE_GRACE, DemoSite
 from ._schema import DEMO_SCHEMA
 
 if TYPE_CHECKING:
@@ -35,4 +35,4 @@ def demo_realtime(*, redis: str | None = None, backend: Backend | None = None) -
     )
 
 
-__all__ = ["DEMO_SCHEMA", "DemoSite", "demo_realtime"]
+__all__ = ["DEMO_SCHEMA", "PRESENCE_GRACE", "DemoSite", "demo_realtime"]

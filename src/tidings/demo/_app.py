@@ -4,6 +4,12 @@ Every POST turns into an ``emit`` on the demo ``Realtime``, so the event
 schema (``_schema.py``) is what accepts or refuses the page's input; a
 refusal is answered 422 with the schema's message and the offending fields,
 and nothing is stored.
+
+Who is in a room is presence (docs/presence.md): the page's stream names its
+user (``?name=``), ``identify`` enters it into the room's presence for the
+stream's lifetime, and the page follows the room's presence channel. A
+reload reconnects within the endpoint's grace period, so it is neither a
+leave nor a join.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from tidings._exceptions import BackendError, InvalidDataError, InvalidInputErro
 from tidings.web import HttpError, json_response, json_route, query_param, read_body, read_json
 
 from ._jobs import Jobs, TooManyJobsError
-from ._schema import HISTORY_ON_JOIN, JobRequest, Room, job_channel, room_channel
+from ._schema import HISTORY_ON_JOIN, ROOM_PREFIX, JobRequest, Name, Room, job_channel, room_channel
 
 if TYPE_CHECKING:
     from tidings._realtime import Realtime
@@ -35,6 +41,9 @@ _CONTENT_TYPES = {
     ".png": "image/png",
 }
 _ROOM = TypeAdapter(Room)
+_NAME = TypeAdapter(Name)
+PRESENCE_GRACE = 5.0
+"""Seconds a closed page stays in its room: a reload is back well before."""
 _PATTERN_HINTS = {
     "name": "use letters, digits, spaces and . ' - _ (starting with a letter or digit)",
     "room": "use lowercase letters, digits and '-'",
@@ -60,8 +69,6 @@ class DemoSite:
             Route("/", self._page, methods=["GET"]),
             *(Route(f"/static/{name}", self._static, methods=["GET"]) for name in self._files),
             Route("/demo/history", self._history, methods=["GET"]),
-            Route("/demo/join", self._join, methods=["POST"]),
-            Route("/demo/leave", self._leave, methods=["POST"]),
             Route("/demo/chat", self._chat, methods=["POST"]),
             Route("/demo/job", self._job, methods=["POST"]),
         ]
@@ -69,6 +76,16 @@ class DemoSite:
 
     async def aclose(self) -> None:
         await self.jobs.aclose()
+
+    def identify(self, request: Any, channel: str) -> tuple[str, Any] | None:
+        """The endpoint's presence hook: a page's stream is present in its room as ``?name=``."""
+        if not channel.startswith(ROOM_PREFIX):
+            return None  # job channels: nobody is "in" a job
+        try:
+            name = str(_NAME.validate_python(request.query_params.get("name")))
+        except ValidationError:
+            return None  # a stream without a (valid) name watches without being listed
+        return name, {"name": name}
 
     # -- pages ------------------------------------------------------------------------
 
@@ -84,22 +101,33 @@ class DemoSite:
     @json_route
     async def _history(self, request: Request) -> Response:
         room = _room(query_param(request, "room"))
-        messages = await _emitting(self._realtime.channel(room_channel(room)).history(limit=HISTORY_ON_JOIN))
+        name = query_param(request, "name")
+        if name is not None:
+            _checked("name", _NAME, name)  # the name the page's stream will be present as
+        channel = self._realtime.channel(room_channel(room))
+        messages = await _emitting(channel.history(limit=HISTORY_ON_JOIN))
         # The page opens its stream after ``cursor``: what is stored from
         # now on is replayed by the endpoint, so joining leaves no gap.
         cursor = messages[-1].id if messages else "0-0"
+        # Likewise for presence: the cursor is read before the members, so
+        # a change in between is both in the list and replayed (the page
+        # applies joins and leaves idempotently), never in neither.
+        presence = channel.presence_channel
+        newest = await _emitting(presence.history(limit=1))
+        members = await _emitting(channel.presence())
         return json_response(
             200,
-            {"channel": room_channel(room), "messages": [m.to_dict() for m in messages], "cursor": cursor},
+            {
+                "channel": channel.name,
+                "messages": [m.to_dict() for m in messages],
+                "cursor": cursor,
+                "presence": {
+                    "channel": presence.name,
+                    "cursor": newest[-1].id if newest else "0-0",
+                    "members": [member.to_dict() for member in members],
+                },
+            },
         )
-
-    @json_route
-    async def _join(self, request: Request) -> Response:
-        return await self._emit_in_room(request, "user.joined", ("name",))
-
-    @json_route
-    async def _leave(self, request: Request) -> Response:
-        return await self._emit_in_room(request, "user.left", ("name",))
 
     @json_route
     async def _chat(self, request: Request) -> Response:
@@ -145,11 +173,15 @@ async def _emitting(operation: Any) -> Any:
 
 
 def _room(value: object) -> str:
+    return _checked("room", _ROOM, value)
+
+
+def _checked(field: str, adapter: TypeAdapter[str], value: object) -> str:
     try:
-        return str(_ROOM.validate_python(value))
+        return str(adapter.validate_python(value))
     except ValidationError as exc:
-        errors = [{**error, "loc": ("room",)} for error in exc.errors(include_url=False)]
-        raise _invalid("invalid room", errors) from None
+        errors = [{**error, "loc": (field,)} for error in exc.errors(include_url=False)]
+        raise _invalid(f"invalid {field}", errors) from None
 
 
 def _invalid(message: str, errors: Any) -> HttpError:

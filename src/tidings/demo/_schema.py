@@ -39,10 +39,6 @@ class ChatMessage(_Strict):
     text: Text
 
 
-class Presence(_Strict):
-    name: Name
-
-
 class JobStarted(_Strict):
     job: JobId
     steps: int = Field(ge=1, le=1000)
@@ -60,7 +56,6 @@ class JobCompleted(_Strict):
 
 DEMO_SCHEMA: dict[str, Any] = {
     "chat": {"message": ChatMessage},
-    "user": {"joined": Presence, "left": Presence},
     "job": {"started": JobStarted, "progress": JobProgress, "completed": JobCompleted},
 }
 
@@ -71,8 +66,11 @@ class JobRequest(_Strict):
     seconds: float = Field(default=6.0, ge=0.5, le=60.0)
 
 
+ROOM_PREFIX = "demo-room-"
+
+
 def room_channel(room: str) -> str:
-    return f"demo-room-{room}"
+    return ROOM_PREFIX + room
 
 
 def job_channel(job: str) -> str:

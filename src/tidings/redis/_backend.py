@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.connection import ConnectionPool
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 from redis.typing import EncodableT
 
 from tidings._backend import Backend, Entry, LiveListener, LiveSubscription, Retention
@@ -39,6 +39,7 @@ from ._connections import Command, Connections, server_name
 from ._errors import wrap
 from ._hub import PubSubHub
 from ._layout import LAYOUTS, Layout, parse_raw_id
+from ._presence import RedisPresence, run_script
 from ._routing import STAT_NAMES, Node, NodeRouter, SingleNodeRouter, new_stats
 from ._scripts import AFTER, HEAD, Script
 from ._writer import AppendWriter
@@ -52,9 +53,10 @@ class _Runtime:
     closes the loop), so connections never outlive their loop unclosed.
     """
 
-    def __init__(self, router: NodeRouter, hub: PubSubHub) -> None:
+    def __init__(self, router: NodeRouter, hub: PubSubHub, presence: RedisPresence) -> None:
         self.router = router
         self.hub = hub
+        self.presence = presence
         self._released = False
         self._lifetime = asyncio.get_running_loop().create_task(self._hold(), name="tidings-redis-lifetime")
 
@@ -236,6 +238,39 @@ class RedisStreamsBackend(Backend):
         runtime = self._use()
         return await runtime.hub.subscribe(self._layout.key(channel), channel, listener)
 
+    async def presence_enter(
+        self,
+        channel: str,
+        client_id: str,
+        connection_id: str,
+        member: bytes,
+        *,
+        ttl_ms: int,
+        retention: Retention,
+    ) -> str | None:
+        return await self._use().presence.enter(
+            channel, client_id, connection_id, member, ttl_ms=ttl_ms, retention=retention
+        )
+
+    async def presence_leave(
+        self, channel: str, connection_ids: Sequence[str], *, retention: Retention
+    ) -> list[str]:
+        return await self._use().presence.leave(channel, connection_ids, retention=retention)
+
+    async def presence_refresh(
+        self, connections: Mapping[str, Sequence[str]], *, ttl_ms: int
+    ) -> dict[str, list[str]]:
+        return await self._use().presence.refresh(connections, ttl_ms=ttl_ms)
+
+    async def presence_sweep(self, *, retention: Retention) -> int:
+        return await self._use().presence.sweep(retention=retention)
+
+    async def presence_members(self, channel: str, *, limit: int) -> list[bytes]:
+        return await self._use().presence.members(channel, limit=limit)
+
+    async def presence_count(self, channel: str) -> int:
+        return await self._use().presence.count(channel)
+
     def live_listener_count(self) -> int:
         return 0 if self._runtime is None else self._runtime.hub.listener_count()
 
@@ -303,7 +338,7 @@ class RedisStreamsBackend(Backend):
             reconnect_delay=self._reconnect_delay,
             max_reconnect_delay=self._max_reconnect_delay,
         )
-        return _Runtime(router, hub)
+        return _Runtime(router, hub, RedisPresence(router, self._layout, timeout=self._timeout))
 
 
 class RedisBackend(RedisStreamsBackend):
@@ -393,12 +428,4 @@ class RedisBackend(RedisStreamsBackend):
 async def _run_script(
     router: NodeRouter, script: Script, key: str, args: Sequence[EncodableT], *, doing: str
 ) -> Any:
-    """EVALSHA, falling back to EVAL (which also caches it) when Redis lost the script."""
-    try:
-        try:
-            return await router.call(key, script.evalsha([key], args), doing=doing)
-        except NoScriptError:
-            # NOSCRIPT means nothing ran, so sending it again cannot duplicate.
-            return await router.call(key, script.eval([key], args), doing=doing)
-    except RedisError as exc:
-        raise wrap(doing, exc) from exc
+    return await run_script(router, script, [key], args, doing=doing)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -114,6 +114,22 @@ class Connections:
             if refused is None:
                 raise
             raise refused from exc
+        finally:
+            await self.pool.release(connection)
+
+    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        """Run commands in one round trip on a pooled connection; a reply per command,
+        error replies as their exception (not raised)."""
+        try:
+            connection: AbstractConnection = await self.pool.get_connection()  # type: ignore[no-untyped-call]
+        except RedisError as exc:
+            refused = self.refusal(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+        try:
+            await connection.send_packed_command(pack(commands, connection), check_health=False)
+            return [await read_reply(connection) for _ in commands]
         finally:
             await self.pool.release(connection)
 

@@ -32,7 +32,10 @@ from redis.typing import EncodableT
 
 from tidings._backend import Entry, Retention
 from tidings._ids import MAX_PART, IdKey, format_id
+from tidings._limits import PRESENCE_SUFFIX
+from tidings._presence import presence_channel
 
+from ._presence_scripts import RECORD_TIDINGS, RECORD_UPSTASH, PresenceScripts
 from ._scripts import APPEND_TIDINGS, APPEND_TIDINGS_SHARDED, APPEND_UPSTASH, Script
 
 _NULL = b"null"
@@ -77,6 +80,7 @@ def _retention_args(retention: Retention) -> list[EncodableT]:
 class Layout(abc.ABC):
     name: ClassVar[str]
     append_script: ClassVar[Script]
+    presence_scripts: ClassVar[PresenceScripts]
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -84,6 +88,19 @@ class Layout(abc.ABC):
     def key(self, channel: str) -> str:
         """The stream key, which is also the Pub/Sub channel name."""
         return self.prefix + channel
+
+    def presence_keys(self, channel: str) -> list[str]:
+        """``channel``'s presence state (members, counts, connections, expiries), then
+        the stream of its presence channel: all in that stream's slot.
+
+        A space cannot occur in a channel name, so these never name a stream.
+        """
+        stream = self.key(presence_channel(channel))
+        return [f"{stream} {part}" for part in ("members", "counts", "connections", "expiries")] + [stream]
+
+    def presence_index_key(self) -> str:
+        """The sorted set of channels that have presence state, for the sweepers."""
+        return self.prefix + "presence index"
 
     @abc.abstractmethod
     def append_args(
@@ -114,6 +131,7 @@ def _field(fields: Sequence[bytes], name: bytes) -> bytes | None:
 class TidingsLayout(Layout):
     name = "tidings"
     append_script = APPEND_TIDINGS
+    presence_scripts = PresenceScripts(APPEND_TIDINGS, RECORD_TIDINGS)
 
     def append_args(
         self, channel: str, records: Sequence[tuple[str, bytes]], retention: Retention
@@ -169,9 +187,15 @@ class TidingsLayout(Layout):
 
 class ShardedLayout(TidingsLayout):
     append_script = APPEND_TIDINGS_SHARDED
+    presence_scripts = PresenceScripts(APPEND_TIDINGS_SHARDED, RECORD_TIDINGS)
 
     def key(self, channel: str) -> str:
-        return self.prefix + "{" + channel.replace("%", "%25").replace("}", "%7D") + "}"
+        # A presence channel shares its channel's hash tag, so a channel's
+        # stream, its presence stream and presence state live in one slot.
+        suffix = ""
+        if channel.endswith(PRESENCE_SUFFIX):
+            channel, suffix = channel[: -len(PRESENCE_SUFFIX)], PRESENCE_SUFFIX
+        return self.prefix + "{" + channel.replace("%", "%25").replace("}", "%7D") + "}" + suffix
 
 
 def _read_like_upstash(value: bytes) -> bytes:
@@ -186,6 +210,7 @@ def _read_like_upstash(value: bytes) -> bytes:
 class UpstashLayout(Layout):
     name = "upstash"
     append_script = APPEND_UPSTASH
+    presence_scripts = PresenceScripts(APPEND_UPSTASH, RECORD_UPSTASH)
 
     def __init__(self, prefix: str = "") -> None:
         super().__init__(prefix)

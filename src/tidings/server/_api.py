@@ -1,6 +1,6 @@
-"""A small JSON API next to the SSE endpoint: emit and history over HTTP.
+"""A small JSON API next to the SSE endpoint: emit, history and presence over HTTP.
 
-For ``tidings emit --url`` / ``tidings history --url`` and any program that
+For ``tidings emit --url`` / ``tidings history --url`` / ``tidings presence --url`` and any program that
 cannot reach the backend itself. Every request needs ``Authorization:
 Bearer <token>``; the token is compared in constant time. Relative to the
 endpoint path ``<base>``::
@@ -10,6 +10,8 @@ endpoint path ``<base>``::
                          -> 200 {"ids": [...]}          (a batch is atomic)
     GET  <base>/history  ?channel=C[&limit=N][&start=MS][&end=MS][&after=ID]
                          -> 200 {"messages": [{"id", "event", "channel", "data"}, ...]}
+    GET  <base>/presence ?channel=C[&limit=N]
+                         -> 200 {"members": [{"client_id", "info", "since"}, ...], "count": N}
 
 Errors are ``{"error": "<one line>", "type": "<tidings error class>"}`` with
 401 (token), 400 (malformed request), 413 (body too large), 422 (rejected
@@ -31,6 +33,7 @@ from tidings._exceptions import BackendError, CursorExpiredError, InvalidInputEr
 from tidings.web import HttpError, json_response, json_route, query_param, read_json
 
 if TYPE_CHECKING:
+    from tidings._channel import Channel
     from tidings._message import Message
     from tidings._realtime import Realtime
 
@@ -67,6 +70,7 @@ class JsonApi:
         self.routes = [
             Route(f"{base}/emit", self._emit, methods=["POST"]),
             Route(f"{base}/history", self._history, methods=["GET"]),
+            Route(f"{base}/presence", self._presence, methods=["GET"]),
         ]
         self.router = Router(self.routes)
 
@@ -95,22 +99,48 @@ class JsonApi:
     @json_route
     async def _history(self, request: Request) -> Response:
         self._authorize(request)
-        channel = query_param(request, "channel")
-        if not channel:
-            raise HttpError(400, "missing query parameter 'channel'")
+        channel = _channel_param(request)
         options: dict[str, Any] = {}
         for name in ("limit", "start", "end"):
-            value = query_param(request, name)
+            value = _integer_param(request, name)
             if value is not None:
-                # ASCII only: int() also reads other scripts' digits ("١٢٣" is 123).
-                if _INTEGER.fullmatch(value) is None:
-                    raise HttpError(400, f"{name}: must be an integer in ASCII digits, got {value[:40]!r}")
-                options[name] = int(value)
+                options[name] = value
         after = query_param(request, "after")
         if after is not None:
             options["after"] = after
         messages = await _checked(_read_history(self._realtime, channel, options))
         return json_response(200, {"messages": [message.to_dict() for message in messages]})
+
+    @json_route
+    async def _presence(self, request: Request) -> Response:
+        self._authorize(request)
+        channel = _channel_param(request)
+        limit = _integer_param(request, "limit")
+        room = await _checked(_room(self._realtime, channel))
+        members = await _checked(room.presence(limit=limit))
+        count = await _checked(room.presence_count())
+        return json_response(200, {"members": [member.to_dict() for member in members], "count": count})
+
+
+def _channel_param(request: Request) -> str:
+    channel = query_param(request, "channel")
+    if not channel:
+        raise HttpError(400, "missing query parameter 'channel'")
+    return channel
+
+
+def _integer_param(request: Request, name: str) -> int | None:
+    value = query_param(request, name)
+    if value is None:
+        return None
+    # ASCII only: int() also reads other scripts' digits ("١٢٣" is 123).
+    if _INTEGER.fullmatch(value) is None:
+        raise HttpError(400, f"{name}: must be an integer in ASCII digits, got {value[:40]!r}")
+    return int(value)
+
+
+async def _room(realtime: Realtime, channel: str) -> Channel:
+    return realtime.channel(channel)  # async only so that _checked maps a bad name to 422
 
 
 async def _emit_many(realtime: Realtime, channel: str, items: list[tuple[str, Any]]) -> list[str]:

@@ -30,7 +30,7 @@ def build_app(config: ServeConfig) -> ServerApp:
     An ordinary Starlette app: add routes to it, or mount it in another app
     (then run its lifespan from that app's, as Starlette does not).
     """
-    from tidings.demo import DemoSite, demo_realtime
+    from tidings.demo import PRESENCE_GRACE, DemoSite, demo_realtime
 
     # The same endpoints serve under uvicorn and under the native server.
     endpoint: Callable[..., RealtimeEndpoint] = handle
@@ -48,20 +48,32 @@ def build_app(config: ServeConfig) -> ServerApp:
         realtime = load_realtime(config.app, app_dir=config.app_dir)
     app.on_startup(lambda: _probe(realtime))
     app.on_shutdown(realtime.aclose)
-    app.add_stream(config.path, endpoint(realtime, cors_origins=list(config.cors_origins) or None))
+    cors_origins = list(config.cors_origins) or None
+    site: DemoSite | None = None
+    if config.demo and config.app is None:
+        site = DemoSite(realtime, stream_url=config.path)
+        # The page's streams are present in their room (docs/presence.md).
+        app.add_stream(
+            config.path,
+            endpoint(
+                realtime, cors_origins=cors_origins, presence=site.identify, presence_grace=PRESENCE_GRACE
+            ),
+        )
+    else:
+        app.add_stream(config.path, endpoint(realtime, cors_origins=cors_origins))
     _add_ops(app, realtime, config)
     if config.api_token is not None:
         app.add_router(JsonApi(realtime, token=config.api_token, base=config.path).router)
     if config.demo:
-        if config.app is None:
-            site = DemoSite(realtime, stream_url=config.path)
-        else:
+        if site is None:
             # The demo's events are not in the app's schema: they get their
             # own Realtime over the same backend, and their own endpoint.
             demo = demo_realtime(backend=realtime.backend)
             app.on_shutdown(demo.aclose)
-            app.add_stream(DEMO_STREAM_PATH, endpoint(demo))
             site = DemoSite(demo, stream_url=DEMO_STREAM_PATH)
+            app.add_stream(
+                DEMO_STREAM_PATH, endpoint(demo, presence=site.identify, presence_grace=PRESENCE_GRACE)
+            )
         app.add_router(site.router)
         app.on_shutdown(site.aclose)
     return app

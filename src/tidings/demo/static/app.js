@@ -1,4 +1,4 @@
-// The demo page: a chat room, a background job and an event log on one subscription.
+// The demo page: a chat room with who is online, a background job and an event log on one subscription.
 import { subscribe } from "/static/tidings.js";
 
 const STREAM_URL = document.body.dataset.streamUrl || "/api/realtime";
@@ -11,21 +11,36 @@ const saved = {
   set: (key, value) => sessionStorage.setItem(`tidings-demo:${key}`, value),
 };
 
-const state = { name: null, room: null, roomChannel: null, job: null, jobChannel: null, sub: null, logged: 0 };
+const state = {
+  name: null, room: null, roomChannel: null, presenceChannel: null, members: new Map(),
+  job: null, jobChannel: null, sub: null, subUrl: null, logged: 0,
+};
 
 // -- the one subscription ---------------------------------------------------------
 
 function channels() {
-  return [state.roomChannel, state.jobChannel].filter(Boolean);
+  return [state.roomChannel, state.presenceChannel, state.jobChannel].filter(Boolean);
+}
+
+// The stream names its user: the server enters it into the room's presence while it is open.
+function streamUrl() {
+  if (!state.name) return STREAM_URL;
+  return STREAM_URL + (STREAM_URL.includes("?") ? "&" : "?") + `name=${encodeURIComponent(state.name)}`;
 }
 
 function follow(lastAck) {
   if (channels().length === 0) return;
-  if (state.sub) {
+  if (state.sub && state.subUrl === streamUrl()) {
     state.sub.update({ channels: channels(), lastAck });
     return;
   }
-  state.sub = subscribe(STREAM_URL, {
+  if (state.sub) {
+    // Another name: a new stream (channels kept resume where they were).
+    lastAck = { ...state.sub.cursors, ...lastAck };
+    state.sub.close();
+  }
+  state.subUrl = streamUrl();
+  state.sub = subscribe(state.subUrl, {
     channels: channels(),
     lastAck,
     onEvent: handleEvent,
@@ -38,8 +53,9 @@ function handleEvent(message, fromHistory = false) {
   logEvent(message, fromHistory);
   if (message.channel === state.roomChannel) {
     if (message.event === "chat.message") addMessage(message.data);
-    else if (message.event === "user.joined") addNotice(`${message.data.name} joined`);
-    else if (message.event === "user.left") addNotice(`${message.data.name} left`);
+  } else if (message.channel === state.presenceChannel) {
+    if (message.event === "presence.join") memberJoined(message.data);
+    else if (message.event === "presence.leave") memberLeft(message.data);
   } else if (message.channel === state.jobChannel) {
     showJob(message);
   }
@@ -54,12 +70,15 @@ function showStatus(status) {
 
 async function join(name, room) {
   hideError("join-error");
-  if (state.room && (state.room !== room || state.name !== name)) leave();
-  const joined = await post("/demo/join", { room, name }, "join-error");
-  if (!joined) return;
-  const history = await getJson(`/demo/history?room=${encodeURIComponent(room)}`, "join-error");
+  const query = `room=${encodeURIComponent(room)}&name=${encodeURIComponent(name)}`;
+  const history = await getJson(`/demo/history?${query}`, "join-error");
   if (!history) return;
-  Object.assign(state, { name: name.trim(), room: room.trim().toLowerCase(), roomChannel: history.channel });
+  Object.assign(state, {
+    name: name.trim(),
+    room: room.trim().toLowerCase(),
+    roomChannel: history.channel,
+    presenceChannel: history.presence.channel,
+  });
   saved.set("name", state.name);
   saved.set("room", state.room);
   $("messages").replaceChildren();
@@ -69,14 +88,41 @@ async function join(name, room) {
   $("join").textContent = "Switch";
   for (const message of history.messages) handleEvent(message, true);
   if (history.messages.length === 0) addNotice("No messages yet: say hello!");
+  state.members = new Map(history.presence.members.map((member) => [member.client_id, member.info]));
+  showMembers();
   // The stream starts right after the last message shown: nothing missed, nothing twice.
-  follow({ [state.roomChannel]: history.cursor });
+  // Opening it makes this page present in the room (a reload is back within the grace: no leave).
+  follow({ [state.roomChannel]: history.cursor, [state.presenceChannel]: history.presence.cursor });
   $("message").focus();
 }
 
-function leave() {
-  const body = JSON.stringify({ room: state.room, name: state.name });
-  navigator.sendBeacon("/demo/leave", new Blob([body], { type: "application/json" }));
+// Joins and leaves may arrive for a change the member list already shows: apply them idempotently.
+function memberJoined({ client_id, info }) {
+  if (state.members.has(client_id)) return;
+  state.members.set(client_id, info);
+  addNotice(`${info?.name ?? client_id} joined`);
+  showMembers();
+}
+
+function memberLeft({ client_id, info }) {
+  if (!state.members.delete(client_id)) return;
+  addNotice(`${info?.name ?? client_id} left`);
+  showMembers();
+}
+
+function showMembers() {
+  const list = $("members");
+  const names = [...state.members.values()].map((info) => info?.name ?? "?").sort();
+  list.replaceChildren(
+    ...names.map((name) => {
+      const item = document.createElement("li");
+      item.textContent = name;
+      if (name === state.name) item.className = "me";
+      return item;
+    }),
+  );
+  $("online-count").textContent = `${names.length} online`;
+  $("online").hidden = names.length === 0;
 }
 
 async function send(text) {
@@ -224,9 +270,6 @@ $("chat-form").addEventListener("submit", (event) => {
   send($("message").value);
 });
 $("start-job").addEventListener("click", startJob);
-window.addEventListener("pagehide", () => {
-  if (state.room) leave();
-});
 
 const savedJob = saved.get("job");
 if (savedJob) trackJob(savedJob, `demo-job-${savedJob}`);
