@@ -24,17 +24,9 @@ export const JobStarted = z.strictObject({
   steps: z.number().int().min(1).max(1000),
 });
 
-export const Presence = z.strictObject({
-  name: z.string().min(1).max(24).regex(new RegExp("^[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}][\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control} .'-]*$", "u")),
-});
-
 export const schema = {
   chat: {
     message: ChatMessage,
-  },
-  user: {
-    joined: Presence,
-    left: Presence,
   },
   job: {
     started: JobStarted,
