@@ -14,6 +14,12 @@ import asyncio
 from tidings import Realtime
 
 
+def prefixed(url: str, prefix: str) -> str:
+    """``url`` with ``prefix=`` added to its query: every key of the test under its own prefix."""
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}prefix={prefix}"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -22,8 +28,7 @@ async def main() -> None:
     parser.add_argument("ttl", type=float)
     parser.add_argument("clients", nargs="+")
     args = parser.parse_args()
-    separator = "&" if "?" in args.url else "?"
-    realtime = Realtime(redis=f"{args.url}{separator}prefix={args.prefix}", presence_ttl=args.ttl)
+    realtime = Realtime(redis=prefixed(args.url, args.prefix), presence_ttl=args.ttl)
     channel = realtime.channel(args.channel)
     for client in args.clients:
         await channel.enter(client, {"pid": "holder"})
