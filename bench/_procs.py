@@ -132,6 +132,12 @@ class Server(_Child):
     def rss(self) -> int:
         return rss_bytes(self.pid)
 
+    def collected_rss(self) -> int:
+        """``rss()`` after a full collection and a moment for the allocator to give memory back."""
+        self.get("/bench/gc")
+        time.sleep(0.2)
+        return self.rss()
+
 
 class Load(_Child):
     def __init__(self, args: list[str]) -> None:

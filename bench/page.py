@@ -81,15 +81,11 @@ class PageFleet:
                 )
                 if self.emitter.line(timeout=60) != "ready":
                     raise RuntimeError("the page emitter did not start")
-            self.server.get("/bench/gc")
-            time.sleep(0.2)
-            rss_before = self.server.rss()
+            rss_before = self.server.collected_rss()
             command = ["bench.sse_check", *(["--single"] if single else [])]
             self.loads = start_loads(command, self.server.port, conns, loads)
             self.server.wait_for_streams(conns)
-            self.server.get("/bench/gc")
-            time.sleep(0.2)
-            self.rss_per_stream = (self.server.rss() - rss_before) / conns
+            self.rss_per_stream = (self.server.collected_rss() - rss_before) / conns
             self.server.get("/bench/gc?freeze=1")
         except BaseException:
             self.close()

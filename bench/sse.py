@@ -91,17 +91,13 @@ class Fleet:
         self.channels = channels
         self.loads: list[_Child] = []
         try:
-            self.server.get("/bench/gc")
-            time.sleep(0.2)
-            self.rss_before = self.server.rss()
+            self.rss_before = self.server.collected_rss()
             started = time.monotonic()
             command = ["bench.sse_load", "stream", "--channels", str(channels)]
             self.loads = start_loads(command, self.server.port, conns, loads)
             self.connect_seconds = time.monotonic() - started
             self.server.wait_for_streams(conns)
-            self.server.get("/bench/gc")
-            time.sleep(0.2)
-            self.rss_after = self.server.rss()
+            self.rss_after = self.server.collected_rss()
             if freeze:
                 # Move every object alive now out of the collector's sight: the
                 # streams' state no longer makes each full collection longer.
